@@ -66,7 +66,7 @@ cleanup() {
     local rc=$? p
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     teardown_ns
-    [[ -n $TMP && -d $TMP ]] && rm -rf "$TMP"
+    [[ -n $TMP && -d $TMP && -z ${CSB_KEEP_TMP:-} ]] && rm -rf "$TMP"; [[ -n ${CSB_KEEP_TMP:-} ]] && log "kept $TMP"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -101,7 +101,7 @@ offload_off() {
 # start_cap NS IFACE FILE [BPF]   -> sets CAP_PID
 start_cap() {
     local ns=$1 ifc=$2 f=$3; shift 3
-    ip netns exec "$ns" tcpdump -i "$ifc" -n -s 0 -U -Z root -w "$f" "$@" >"$f.log" 2>&1 &
+    ip netns exec "$ns" tcpdump -i "$ifc" -n -s 0 -U --immediate-mode -Z root -w "$f" "$@" >"$f.log" 2>&1 &
     CAP_PID=$!
     PIDS+=("$CAP_PID")
     local i
@@ -110,9 +110,15 @@ start_cap() {
     sleep 0.3
 }
 stop_cap() {
-    sleep 0.5
+    sleep 1
     kill -INT "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+}
+cap_stats() { # FILE: warn when tcpdump saw packets it did not write
+    local c r
+    c=$(awk '/packets captured/{print $1}' "$1.log"); r=$(awk '/received by filter/{print $1}' "$1.log")
+    [[ -n $c && -n $r && $c != "$r" ]] && log "  warning: $1: $c captured but $r received by filter"
+    return 0
 }
 
 # bg NS CMD...  -> sets BG_PID
@@ -126,6 +132,7 @@ stop_bg() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 # put FILE -> copy a finished capture from the temp dir to OUT
 put() {
+    cap_stats "$TMP/$1"
     cp "$TMP/$1" "$OUT/$1"
     log "wrote $OUT/$1 ($(stat -c %s "$OUT/$1") bytes, $(capinfos -c -M "$OUT/$1" | awk '/Number of packets/{print $NF}') packets)"
 }
@@ -306,7 +313,7 @@ mk_leaf() { # CA_DIR NAME [openssl ca date args...]
 tls_client() {
     local port=$1 what=$2 rc=0; shift 2
     ip netns exec csb-tls-cli timeout 10 "$@" >"$TMP/tls-$port.out" 2>&1 </dev/null || rc=$?
-    log "  client port $port: $what -> exit $rc $(grep -m1 -oE 'curl: \([0-9]+\).*|Verify return code: .*|alert [a-z ]+' "$TMP/tls-$port.out" || true)"
+    log "  client port $port: $what -> exit $rc $(grep -oE 'curl: \([0-9]+\).*|Verify return code: .*|alert [a-z ]+' "$TMP/tls-$port.out" | head -1 || true)"
     echo "$port $rc" >>"$TMP/tls-results.txt"
     sleep 0.3
 }
@@ -377,7 +384,7 @@ lab_tls() {
     ip netns exec csb-tls-cli timeout 10 openssl s_client -tls1_2 -alpn h2 -servername $TLS_NAME -CAfile "$CA" \
         -bind $TLS_CLI:40010 -connect 10.202.2.14:443 -ign_eof <"$TMP/get.txt" >"$TMP/tls-40010.out" 2>&1 \
         && echo "40010 0" >>"$TMP/tls-results.txt" || echo "40010 $?" >>"$TMP/tls-results.txt"
-    log "  client port 40010: alpn h2 only vs server http/1.1 only -> $(grep -m1 -oE 'alert [a-z ]+|ALPN protocol: .*|No ALPN negotiated' "$TMP/tls-40010.out" || true)"
+    log "  client port 40010: alpn h2 only vs server http/1.1 only -> $(grep -oE 'alert [a-z ]+|ALPN protocol: .*|No ALPN negotiated' "$TMP/tls-40010.out" | head -1 || true)"
     stop_cap "$CAP_PID"
     for i in "${spids[@]}"; do stop_bg "$i"; done
     put tls-lab.pcap

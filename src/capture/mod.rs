@@ -14,6 +14,8 @@ mod pcap;
 mod pcapng;
 pub mod source;
 mod timestamp;
+#[cfg(test)]
+mod tests;
 
 pub use linktype::LinkType;
 pub use source::Compression;

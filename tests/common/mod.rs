@@ -1,0 +1,118 @@
+//! Helpers shared by the integration tests: run the real `capsift` binary
+//! with a time limit, and find the captures the tests run on.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Run {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run capsift with `args`, optional stdin bytes; fail the test if it runs
+/// longer than `limit` (a hang is a bug) or dies from a signal (a panic).
+pub fn capsift(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsift"));
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let mut child = cmd.spawn().expect("capsift starts");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
+    let out_handle = {
+        let mut so = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut so, &mut s);
+            s
+        })
+    };
+    let err_handle = {
+        let mut se = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut se, &mut s);
+            s
+        })
+    };
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("capsift {args:?} ran longer than {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = out_handle.join().unwrap_or_default();
+    let stderr = err_handle.join().unwrap_or_default();
+    let code = status.code().unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
+    assert!(
+        !stderr.contains("panicked"),
+        "capsift {args:?} panicked: {stderr}"
+    );
+    Run { status: code, stdout, stderr }
+}
+
+pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
+    let p = path.to_string_lossy().to_string();
+    let r = capsift(&["info", "--json", &p], None, Duration::from_secs(60));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("info --json {p}: bad JSON ({e}): {} / {}", r.stdout, r.stderr));
+    (r.status, v)
+}
+
+/// Capture files under `dir` (recursively), recognised by magic bytes.
+pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                if capsift::capture::looks_like_capture(&bytes[..bytes.len().min(8)]) {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `../shared/corpus` next to the repository, when this machine has it.
+pub fn shared_corpus() -> Option<PathBuf> {
+    let p = repo().join("../shared/corpus");
+    if p.is_dir() {
+        Some(p)
+    } else {
+        eprintln!("skipped: ../shared/corpus is not present (fresh clone without the shared corpus)");
+        None
+    }
+}
+
+pub fn warning_kinds(file: &serde_json::Value) -> Vec<String> {
+    file["warnings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|w| w["kind"].as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
