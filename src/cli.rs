@@ -15,6 +15,8 @@ pub mod exit {
     pub const USAGE: i32 = 1;
     /// At least one input could not be opened or was damaged part-way.
     pub const INPUT_DAMAGED: i32 = 2;
+    /// `--fail-on` was given and a finding reached that severity.
+    pub const FINDINGS: i32 = 3;
 }
 
 #[derive(Serialize)]
@@ -57,6 +59,124 @@ pub fn info(paths: &[PathBuf], json: bool, cfg: &DecodeConfig, out: &mut dyn Wri
                 eprintln!("capsift: internal error writing JSON: {e}");
                 return exit::USAGE;
             }
+        }
+    }
+    status
+}
+
+/// Output format of `analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// `capsift analyze`: findings with evidence for each input.
+pub fn analyze(
+    paths: &[PathBuf],
+    format: ReportFormat,
+    fail_on: Option<crate::detect::Severity>,
+    opts: &crate::analyze::AnalyzeOptions,
+    out: &mut dyn Write,
+) -> i32 {
+    use std::io::IsTerminal;
+    let mut status = exit::OK;
+    let mut inputs = Vec::new();
+    let mut findings = Vec::new();
+    for p in paths {
+        match crate::analyze::analyze_input(p, inputs.len(), opts, &mut |_| {}) {
+            Ok((summary, f)) => {
+                if !summary.complete {
+                    status = exit::INPUT_DAMAGED;
+                }
+                inputs.push(summary);
+                findings.extend(f);
+            }
+            Err(e) => {
+                eprintln!("capsift: {}: {e}", p.display());
+                status = exit::INPUT_DAMAGED;
+            }
+        }
+    }
+    let report = crate::report::Report::new(inputs, findings);
+    let text = match format {
+        ReportFormat::Json => report.to_json(),
+        ReportFormat::Markdown => crate::report::render_markdown(&report),
+        ReportFormat::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            crate::report::render_text(&report, color)
+        }
+    };
+    let _ = writeln!(out, "{text}");
+    if let (Some(threshold), Some(worst)) = (fail_on, report.worst()) {
+        if worst >= threshold && status == exit::OK {
+            status = exit::FINDINGS;
+        }
+    }
+    status
+}
+
+/// `capsift table flows`: one row per flow, streamed as flows end.
+pub fn table_flows(
+    paths: &[PathBuf],
+    format: crate::report::flows_table::TableFormat,
+    output: Option<&std::path::Path>,
+    opts: &crate::analyze::AnalyzeOptions,
+    stdout: &mut dyn Write,
+) -> i32 {
+    use crate::report::flows_table::{FlowRow, RowWriter};
+    if let Some(o) = output {
+        if let Err(e) = crate::atomic_file::check_not_input(o, paths) {
+            eprintln!("capsift: {e}");
+            return exit::USAGE;
+        }
+    }
+    let mut file = match output {
+        Some(o) => match crate::atomic_file::AtomicFile::create(o) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("capsift: cannot create {}: {e}", o.display());
+                return exit::USAGE;
+            }
+        },
+        None => None,
+    };
+    let sink: &mut dyn Write = match file.as_mut() {
+        Some(f) => f,
+        None => stdout,
+    };
+    let mut writer = RowWriter::new(sink, format);
+    let mut status = exit::OK;
+    let mut write_error = None;
+    for (i, p) in paths.iter().enumerate() {
+        let capture = p.display().to_string();
+        let r = crate::analyze::analyze_input(p, i, opts, &mut |f| {
+            if write_error.is_none() {
+                if let Err(e) = writer.write(&FlowRow::of(&capture, f)) {
+                    write_error = Some(e);
+                }
+            }
+        });
+        match r {
+            Ok((s, _)) if !s.complete => status = exit::INPUT_DAMAGED,
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("capsift: {}: {e}", p.display());
+                status = exit::INPUT_DAMAGED;
+            }
+        }
+    }
+    let flushed = writer.into_inner().flush();
+    if let Some(e) = write_error.or(flushed.err()) {
+        eprintln!("capsift: writing the table failed: {e}");
+        return exit::USAGE;
+    }
+    // The output file appears only now, complete.
+    if let Some(f) = file {
+        if let Err(e) = f.commit() {
+            eprintln!("capsift: writing the table failed: {e}");
+            return exit::USAGE;
         }
     }
     status

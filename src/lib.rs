@@ -2,13 +2,21 @@
 //!
 //! The library is a pipeline, one folder per stage:
 //! [`capture`] (read pcap/pcapng, compressed, stdin) → [`decode`] (layers
-//! and tunnels, zero-copy) → summaries such as [`info`]. The binary in
-//! `src/main.rs` only parses arguments and calls into here.
+//! and tunnels, zero-copy) → [`flow`] (tunnel-aware flow table, copies at
+//! several capture points, TCP analysis) → [`detect`] (one module per
+//! detector) → [`report`] (findings as text, Markdown, JSON; tables).
+//! [`analyze`] runs that pipeline; [`info`] is the capinfos-like summary.
+//! The binary in `src/main.rs` only parses arguments and calls [`cli`].
 
 #![forbid(unsafe_code)]
 
+pub mod analyze;
+pub mod atomic_file;
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod detect;
+pub mod flow;
 pub mod info;
+pub mod report;
 pub mod warning;

@@ -1,8 +1,12 @@
 //! The `capsift` command line: argument parsing only; the work is in the library.
 
-use capsift::cli;
+use capsift::analyze::AnalyzeOptions;
+use capsift::cli::{self, ReportFormat};
 use capsift::decode::DecodeConfig;
-use clap::{Args, Parser, Subcommand};
+use capsift::detect::Severity;
+use capsift::flow::FlowConfig;
+use capsift::report::flows_table::TableFormat;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -19,6 +23,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Find what went wrong: verdicts with evidence (frames, a Wireshark
+    /// filter) and the next check to run, in one streaming pass.
+    Analyze {
+        /// Capture files (pcap or pcapng, optionally gzip/zstd); `-` reads stdin
+        /// (e.g. `tcpdump -U -w - | capsift analyze -`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t = FormatArg::Text)]
+        format: FormatArg,
+        /// Exit with status 3 when a finding reaches this severity.
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on: Option<FailOn>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
     /// Summarise captures like capinfos, overlay-aware: link types, times,
     /// protocol stacks, tunnels (VXLAN, Geneve, IP-in-IP, GRE, WireGuard,
     /// VLAN) and the CNI they suggest.
@@ -32,6 +52,47 @@ enum Command {
         #[command(flatten)]
         decode: DecodeArgs,
     },
+    /// Write a table (one row per flow) for other tools; columns in docs/tables.md.
+    Table {
+        #[command(subcommand)]
+        table: TableCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    /// One row per flow (TCP and UDP), with TCP analysis counters.
+    Flows {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Row format.
+        #[arg(long, value_enum, default_value_t = TableFormatArg::Csv)]
+        format: TableFormatArg,
+        /// Output file (written atomically); stdout when absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Warning,
+    Critical,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum TableFormatArg {
+    Csv,
+    Ndjson,
 }
 
 /// Decoder settings shared by every command that reads packets.
@@ -64,16 +125,81 @@ impl DecodeArgs {
     }
 }
 
+/// Settings of the analysis pipeline.
+#[derive(Args)]
+struct AnalysisArgs {
+    #[command(flatten)]
+    decode: DecodeArgs,
+    /// Treat copies of one packet seen at several capture points (`tcpdump -i any`)
+    /// as separate packets, as tshark does.
+    #[arg(long)]
+    no_dedup: bool,
+    /// No progress line on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl AnalysisArgs {
+    fn options(&self) -> AnalyzeOptions {
+        AnalyzeOptions {
+            decode: self.decode.config(),
+            flow: FlowConfig {
+                dedup: !self.no_dedup,
+                ..FlowConfig::default()
+            },
+            progress: !self.quiet,
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let status = match cli.command {
+        Command::Analyze {
+            files,
+            format,
+            fail_on,
+            analysis,
+        } => {
+            let format = match format {
+                FormatArg::Text => ReportFormat::Text,
+                FormatArg::Markdown => ReportFormat::Markdown,
+                FormatArg::Json => ReportFormat::Json,
+            };
+            let fail_on = fail_on.map(|f| match f {
+                FailOn::Warning => Severity::Warning,
+                FailOn::Critical => Severity::Critical,
+            });
+            cli::analyze(&files, format, fail_on, &analysis.options(), &mut out)
+        }
         Command::Info {
             files,
             json,
             decode,
         } => cli::info(&files, json, &decode.config(), &mut out),
+        Command::Table {
+            table:
+                TableCommand::Flows {
+                    files,
+                    format,
+                    output,
+                    analysis,
+                },
+        } => {
+            let format = match format {
+                TableFormatArg::Csv => TableFormat::Csv,
+                TableFormatArg::Ndjson => TableFormat::Ndjson,
+            };
+            cli::table_flows(
+                &files,
+                format,
+                output.as_deref(),
+                &analysis.options(),
+                &mut out,
+            )
+        }
     };
     drop(out);
     std::process::exit(status);

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 #[test]
 fn shared_malformed_corpus_never_panics_and_always_explains() {
-    let Some(corpus) = shared_corpus() else { return };
+    let Some(corpus) = shared_corpus() else {
+        return;
+    };
     let files = captures_under(&corpus.join("malformed"));
     assert!(!files.is_empty());
     for f in files {
@@ -65,7 +67,10 @@ fn captures_cut_at_ten_offsets() {
             if let Some(w) = w {
                 let off = w["offset"].as_u64().unwrap();
                 assert!(off < cut as u64, "{kinds:?}");
-                assert!(w["message"].as_str().unwrap().contains(&format!("{packets} complete packets")));
+                assert!(w["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("{packets} complete packets")));
             }
         }
     }
@@ -101,7 +106,9 @@ fn random_bytes_empty_files_and_bare_headers() {
             b
         }),
         ("pcapng-then-random.pcapng", {
-            let mut b = vec![0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0];
+            let mut b = vec![
+                0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0,
+            ];
             b.extend([0xff; 8]);
             b.extend(28u32.to_le_bytes());
             b.extend(&random);
@@ -111,7 +118,11 @@ fn random_bytes_empty_files_and_bare_headers() {
     for (name, bytes) in cases {
         let p = dir.path().join(name);
         std::fs::write(&p, &bytes).unwrap();
-        let r = capsift(&["info", "--json", p.to_str().unwrap()], None, Duration::from_secs(30));
+        let r = capsift(
+            &["info", "--json", p.to_str().unwrap()],
+            None,
+            Duration::from_secs(30),
+        );
         assert!(r.status == 0 || r.status == 2, "{name}: {}", r.stderr);
         if r.status == 2 {
             assert!(

@@ -13,9 +13,9 @@ mod linktype;
 mod pcap;
 mod pcapng;
 pub mod source;
-mod timestamp;
 #[cfg(test)]
 mod tests;
+mod timestamp;
 
 pub use linktype::LinkType;
 pub use source::Compression;

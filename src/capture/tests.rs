@@ -17,8 +17,20 @@ fn collect(r: &mut CaptureReader) -> Vec<(u64, Timestamp, u32, LinkType, Vec<u8>
 }
 
 fn pcap(big_endian: bool, magic: u32, link: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
-    let w32 = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let w32 = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut b = Vec::new();
     b.extend(w32(magic));
     b.extend(w16(2));
@@ -56,7 +68,12 @@ fn pcap_both_byte_orders_and_resolutions() {
 
 #[test]
 fn pcap_cut_last_record_warns_with_offset() {
-    let b = pcap(false, 0xa1b2_c3d4, 1, &[(1, 0, b"first"), (2, 0, b"second-packet")]);
+    let b = pcap(
+        false,
+        0xa1b2_c3d4,
+        1,
+        &[(1, 0, b"first"), (2, 0, b"second-packet")],
+    );
     for cut in [b.len() - 3, b.len() - 13 - 10] {
         let mut r = reader(b[..cut].to_vec());
         let p = collect(&mut r);
@@ -109,7 +126,10 @@ struct Ng {
 
 impl Ng {
     fn new() -> Self {
-        Ng { be: false, b: Vec::new() }
+        Ng {
+            be: false,
+            b: Vec::new(),
+        }
     }
     fn w32(&self, v: u32) -> [u8; 4] {
         if self.be {
@@ -237,7 +257,10 @@ fn pcapng_lying_lengths_and_unknown_interfaces() {
     let p = collect(&mut r);
     assert_eq!(p.len(), 2);
     let kinds: Vec<String> = r.warnings.to_vec().into_iter().map(|w| w.kind).collect();
-    assert_eq!(kinds, ["capture.unknown_interface", "capture.corrupt_block"]);
+    assert_eq!(
+        kinds,
+        ["capture.unknown_interface", "capture.corrupt_block"]
+    );
     assert_eq!(r.warnings.to_vec()[1].offset, Some(good_len as u64));
     assert!(r.damaged);
 }

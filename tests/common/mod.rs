@@ -24,7 +24,11 @@ pub fn capsift(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Run {
     cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     let mut child = cmd.spawn().expect("capsift starts");
     if let Some(bytes) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
@@ -62,19 +66,29 @@ pub fn capsift(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Run {
     };
     let stdout = out_handle.join().unwrap_or_default();
     let stderr = err_handle.join().unwrap_or_default();
-    let code = status.code().unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
     assert!(
         !stderr.contains("panicked"),
         "capsift {args:?} panicked: {stderr}"
     );
-    Run { status: code, stdout, stderr }
+    Run {
+        status: code,
+        stdout,
+        stderr,
+    }
 }
 
 pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
     let p = path.to_string_lossy().to_string();
     let r = capsift(&["info", "--json", &p], None, Duration::from_secs(60));
-    let v: serde_json::Value = serde_json::from_str(&r.stdout)
-        .unwrap_or_else(|e| panic!("info --json {p}: bad JSON ({e}): {} / {}", r.stdout, r.stderr));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| {
+        panic!(
+            "info --json {p}: bad JSON ({e}): {} / {}",
+            r.stdout, r.stderr
+        )
+    });
     (r.status, v)
 }
 
@@ -83,7 +97,9 @@ pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -105,7 +121,9 @@ pub fn shared_corpus() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("skipped: ../shared/corpus is not present (fresh clone without the shared corpus)");
+        eprintln!(
+            "skipped: ../shared/corpus is not present (fresh clone without the shared corpus)"
+        );
         None
     }
 }
@@ -113,6 +131,10 @@ pub fn shared_corpus() -> Option<PathBuf> {
 pub fn warning_kinds(file: &serde_json::Value) -> Vec<String> {
     file["warnings"]
         .as_array()
-        .map(|a| a.iter().filter_map(|w| w["kind"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w["kind"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }

@@ -1,0 +1,141 @@
+//! `capsift analyze`: the whole pipeline in one streaming pass per input.
+//!
+//! capture → decode → info counters → flow table (with copy detection and
+//! TCP analysis) → detectors → findings. Ended flows are handed to the
+//! detectors and to an optional sink (the `table flows` writer) as they end.
+
+mod progress;
+
+use crate::capture::{CaptureReader, OpenError, Timestamp};
+use crate::decode::{self, DecodeConfig};
+use crate::detect::{self, Finding, FinishContext, PacketEvent};
+use crate::flow::{Flow, FlowConfig, FlowTable};
+use crate::info::{FileInfo, InfoAccumulator};
+use crate::warning::Warning;
+use serde::Serialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Default)]
+pub struct AnalyzeOptions {
+    pub decode: DecodeConfig,
+    pub flow: FlowConfig,
+    /// Show a progress line on stderr (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What `analyze` reports about each input.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    pub path: String,
+    pub format: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+    pub warnings: Vec<Warning>,
+    pub complete: bool,
+    pub link_types: Vec<String>,
+    pub flows: u64,
+    /// Packets recognised as copies of packets seen at another capture point.
+    pub duplicate_copies: u64,
+    pub tunnels: crate::info::Tunnels,
+}
+
+impl InputSummary {
+    fn from_info(fi: FileInfo, flows: u64, copies: u64) -> Self {
+        InputSummary {
+            path: fi.path,
+            format: fi.format,
+            packets: fi.packets,
+            bytes: fi.bytes,
+            first_ts: fi.first_ts,
+            last_ts: fi.last_ts,
+            warnings: fi.warnings,
+            complete: fi.complete,
+            link_types: fi.link_types,
+            flows,
+            duplicate_copies: copies,
+            tunnels: fi.tunnels,
+        }
+    }
+}
+
+/// Analyse one input; every ended flow is also passed to `flow_sink`.
+pub fn analyze_input(
+    path: &Path,
+    input: usize,
+    opts: &AnalyzeOptions,
+    flow_sink: &mut dyn FnMut(&Flow),
+) -> Result<(InputSummary, Vec<Finding>), OpenError> {
+    let mut reader = CaptureReader::open(path)?;
+    let total = if path.as_os_str() == "-" {
+        None
+    } else {
+        std::fs::metadata(path).ok().map(|m| m.len())
+    };
+    let bar = progress::Progress::new(opts.progress, total, &path.display().to_string());
+    let mut info = InfoAccumulator::default();
+    let mut flows = FlowTable::new(opts.flow.clone());
+    let mut detectors = detect::all();
+    let (mut first, mut last): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+    let mut n: u64 = 0;
+    while let Some(pkt) = reader.next_packet() {
+        let d = decode::decode(&opts.decode, pkt.link_type, pkt.data);
+        info.add(&pkt, &d);
+        if pkt.has_ts {
+            first = Some(first.map_or(pkt.ts, |f| f.min(pkt.ts)));
+            last = Some(last.map_or(pkt.ts, |l| l.max(pkt.ts)));
+        }
+        let obs = flows.observe(&pkt, &d);
+        let ev = PacketEvent {
+            pkt: &pkt,
+            decoded: &d,
+            obs,
+            flow: obs.and_then(|o| flows.flow(o.slot)),
+        };
+        for det in detectors.iter_mut() {
+            det.packet(&ev);
+        }
+        for f in flows.take_ended() {
+            for det in detectors.iter_mut() {
+                det.flow_ended(&f);
+            }
+            flow_sink(&f);
+        }
+        n += 1;
+        if n & 0xfff == 0 {
+            bar.update(pkt.offset, n);
+        }
+    }
+    for f in flows.finish() {
+        for det in detectors.iter_mut() {
+            det.flow_ended(&f);
+        }
+        flow_sink(&f);
+    }
+    bar.finish();
+    let ctx = FinishContext {
+        input,
+        first_ts: first,
+        last_ts: last,
+        copies: &flows.copies,
+    };
+    let mut findings: Vec<Finding> = detectors.iter_mut().flat_map(|d| d.finish(&ctx)).collect();
+    if flows.stats.table_full_drops > 0 {
+        info.warnings.push(
+            "flow.table_full",
+            || {
+                format!(
+                    "more than {} concurrent flows: {} packets of further flows were not analysed",
+                    opts.flow.max_flows, flows.stats.table_full_drops
+                )
+            },
+            None,
+            None,
+        );
+    }
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    let fi = info.finish(&path.display().to_string(), &reader);
+    let summary = InputSummary::from_info(fi, flows.stats.flows_created, flows.copies.copies);
+    Ok((summary, findings))
+}

@@ -1,0 +1,589 @@
+//! The flow table: bidirectional, tunnel-aware flows with TCP state.
+//!
+//! Flows end when they close (after a short linger for late retransmissions)
+//! or go idle, and ended flows are handed to the caller, so memory follows
+//! the number of concurrent flows, not the number of packets.
+
+pub mod dedup;
+pub mod key;
+pub mod tcp;
+
+use crate::capture::{Packet, Timestamp};
+use crate::decode::transport::tcp_flags::{ACK, FIN, RST, SYN};
+use crate::decode::{Decoded, Layer};
+use dedup::{CapturePoint, CopyDetector};
+use key::{FiveTuple, HopKind, PacketEndpoints, TunnelContext};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use tcp::{flag, Segment, TcpAnalyzer};
+
+/// Flow-table limits and timeouts (capture time, not wall time).
+#[derive(Debug, Clone)]
+pub struct FlowConfig {
+    pub tcp_idle_timeout_ns: i64,
+    pub udp_idle_timeout_ns: i64,
+    /// A closed or reset TCP flow stays this long for late segments.
+    pub closed_linger_ns: i64,
+    /// At most this many flows at once; beyond it new flows are not tracked
+    /// (with a `flow.table_full` warning).
+    pub max_flows: usize,
+    /// Recognise copies of one packet at several capture points.
+    pub dedup: bool,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            tcp_idle_timeout_ns: 300_000_000_000,
+            udp_idle_timeout_ns: 60_000_000_000,
+            closed_linger_ns: 10_000_000_000,
+            max_flows: 2_000_000,
+            dedup: true,
+        }
+    }
+}
+
+/// Example frames kept per flow and kind of event.
+pub const MAX_EXAMPLE_FRAMES: usize = 16;
+
+/// Per-flow TCP analysis counters (tshark's `tcp.analysis.*`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TcpCounters {
+    /// All retransmissions, fast and spurious included (tshark's `tcp.analysis.retransmission`).
+    pub retransmissions: u64,
+    pub fast_retransmissions: u64,
+    pub spurious_retransmissions: u64,
+    pub out_of_order: u64,
+    pub lost_segments: u64,
+    pub ack_lost_segments: u64,
+    pub dup_acks: u64,
+    pub zero_windows: u64,
+    pub window_full: u64,
+    pub keep_alives: u64,
+    pub resets: u64,
+}
+
+/// How a TCP connection turned out, as far as the capture shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnState {
+    /// Handshake seen, connection still open at the end of the capture.
+    Established,
+    /// The SYN was answered by a RST.
+    Refused,
+    /// The SYN got no answer at all.
+    SynUnanswered,
+    /// The initiator reset its own unanswered SYN (a scanner, or a client
+    /// giving up): no answer was seen.
+    Aborted,
+    /// Reset after it was established (or mid-stream).
+    Reset,
+    /// FIN in both directions.
+    Closed,
+    /// Picked up mid-stream (no SYN seen), still open.
+    Midstream,
+    /// Not TCP.
+    NotTcp,
+}
+
+impl ConnState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnState::Established => "established",
+            ConnState::Refused => "refused",
+            ConnState::SynUnanswered => "syn_unanswered",
+            ConnState::Aborted => "aborted",
+            ConnState::Reset => "reset",
+            ConnState::Closed => "closed",
+            ConnState::Midstream => "midstream",
+            ConnState::NotTcp => "",
+        }
+    }
+}
+
+/// TCP-specific state of a flow.
+#[derive(Debug, Clone, Default)]
+pub struct TcpState {
+    pub analyzer: TcpAnalyzer,
+    pub counters: TcpCounters,
+    /// SYNs (without ACK) from the initiator, and when the first was sent.
+    pub syns: u32,
+    pub first_syn: Option<(Timestamp, u64)>,
+    pub synacks: u32,
+    pub fins: [bool; 2],
+    /// Direction and frame of the first RST.
+    pub first_rst: Option<(usize, u64, Timestamp)>,
+    pub data_before_rst: bool,
+    /// The first RST came after FINs in both directions (an ordinary close).
+    pub rst_after_close: bool,
+    pub reused_ports: bool,
+    /// Segments carrying payload, per direction (retransmitted ones included).
+    pub data_segments: [u64; 2],
+    /// Frames flagged, per kind: retransmission, zero window, reset ...
+    pub retrans_frames: Vec<u64>,
+    pub zero_window_frames: Vec<u64>,
+    pub syn_frames: Vec<u64>,
+}
+
+/// One bidirectional flow. Direction 0 is initiator → responder.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: u64,
+    pub proto: u8,
+    pub tunnel: TunnelContext,
+    /// Other tunnel contexts the same flow was seen in (plain and tunnelled views joined).
+    pub also_seen_in: Vec<TunnelContext>,
+    /// Initiator and responder endpoints.
+    pub src: (IpAddr, u16),
+    pub dst: (IpAddr, u16),
+    pub first_ts: Timestamp,
+    pub last_ts: Timestamp,
+    pub first_frame: u64,
+    pub last_frame: u64,
+    pub packets: [u64; 2],
+    /// Innermost IP bytes (header lengths, not captured lengths).
+    pub bytes: [u64; 2],
+    pub max_ip_len: [u32; 2],
+    pub syn_mss: [Option<u16>; 2],
+    /// Largest IP packet that had DF set, per direction.
+    pub df_seen: [bool; 2],
+    pub copies_skipped: u64,
+    pub tcp: Option<TcpState>,
+    /// For the tuple index: which canonical side the initiator is.
+    init_dir: usize,
+    keys: Vec<(TunnelContext, FiveTuple)>,
+}
+
+impl Flow {
+    pub fn state(&self) -> ConnState {
+        let Some(t) = &self.tcp else {
+            return ConnState::NotTcp;
+        };
+        let rst = t.first_rst.is_some();
+        if t.syns > 0 && t.synacks == 0 {
+            return match t.first_rst {
+                Some((dir, _, _)) if dir == 1 => ConnState::Refused,
+                Some(_) if self.packets[1] == 0 => ConnState::Aborted,
+                Some(_) => ConnState::Reset,
+                None if self.packets[1] == 0 => ConnState::SynUnanswered,
+                None => ConnState::Established,
+            };
+        }
+        if rst && !t.rst_after_close {
+            ConnState::Reset
+        } else if t.fins[0] && t.fins[1] {
+            ConnState::Closed
+        } else if t.syns == 0 && t.synacks == 0 {
+            ConnState::Midstream
+        } else {
+            ConnState::Established
+        }
+    }
+
+    pub fn handshake_rtt_ms(&self) -> Option<f64> {
+        self.tcp
+            .as_ref()
+            .and_then(|t| t.analyzer.first_rtt_ns())
+            .map(|n| n as f64 / 1e6)
+    }
+
+    fn closed(&self) -> bool {
+        matches!(
+            self.state(),
+            ConnState::Closed | ConnState::Reset | ConnState::Refused | ConnState::Aborted
+        )
+    }
+}
+
+/// What the flow layer did with one packet.
+#[derive(Debug, Clone, Copy)]
+pub struct Observation {
+    /// Index of the flow in the table (valid until the next `observe`).
+    pub slot: usize,
+    /// Direction: 0 initiator → responder.
+    pub dir: usize,
+    /// TCP analysis flags (`tcp::flag`), 0 for other protocols.
+    pub tcp_flags: u32,
+    /// This packet is a copy of one seen at another capture point.
+    pub copy_of: Option<u64>,
+}
+
+#[derive(Default)]
+pub struct FlowStats {
+    pub flows_created: u64,
+    pub packets_without_flow: u64,
+    pub table_full_drops: u64,
+}
+
+pub struct FlowTable {
+    cfg: FlowConfig,
+    slots: Vec<Option<Flow>>,
+    free: Vec<usize>,
+    by_key: HashMap<(TunnelContext, FiveTuple), usize>,
+    /// Bare 5-tuple → slot of the latest flow with it, to join plain and tunnelled views.
+    by_tuple: HashMap<FiveTuple, usize>,
+    next_id: u64,
+    last_sweep: Timestamp,
+    pub copies: CopyDetector,
+    pub stats: FlowStats,
+    ended: Vec<Flow>,
+}
+
+impl FlowTable {
+    pub fn new(cfg: FlowConfig) -> Self {
+        FlowTable {
+            cfg,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            by_tuple: HashMap::new(),
+            next_id: 1,
+            last_sweep: Timestamp(i64::MIN),
+            copies: CopyDetector::default(),
+            stats: FlowStats::default(),
+            ended: Vec::new(),
+        }
+    }
+
+    pub fn flow(&self, slot: usize) -> Option<&Flow> {
+        self.slots.get(slot).and_then(|f| f.as_ref())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_tuple.len().max(self.slots.len() - self.free.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.len() == self.free.len()
+    }
+
+    /// Flows that ended since the last call.
+    pub fn take_ended(&mut self) -> Vec<Flow> {
+        std::mem::take(&mut self.ended)
+    }
+
+    /// End every flow (end of capture).
+    pub fn finish(&mut self) -> Vec<Flow> {
+        for slot in 0..self.slots.len() {
+            self.evict(slot);
+        }
+        self.take_ended()
+    }
+
+    fn evict(&mut self, slot: usize) {
+        if let Some(f) = self.slots.get_mut(slot).and_then(|s| s.take()) {
+            for k in &f.keys {
+                if self.by_key.get(k) == Some(&slot) {
+                    self.by_key.remove(k);
+                }
+                if self.by_tuple.get(&k.1) == Some(&slot) {
+                    self.by_tuple.remove(&k.1);
+                }
+            }
+            self.free.push(slot);
+            self.ended.push(f);
+        }
+    }
+
+    fn sweep(&mut self, now: Timestamp) {
+        // Once per second of capture time is often enough.
+        if now.0.saturating_sub(self.last_sweep.0) < 1_000_000_000 {
+            return;
+        }
+        self.last_sweep = now;
+        for slot in 0..self.slots.len() {
+            let Some(f) = &self.slots[slot] else { continue };
+            let idle = now.0.saturating_sub(f.last_ts.0);
+            let limit = if f.closed() {
+                self.cfg.closed_linger_ns
+            } else if f.proto == 6 {
+                self.cfg.tcp_idle_timeout_ns
+            } else {
+                self.cfg.udp_idle_timeout_ns
+            };
+            if idle > limit {
+                self.evict(slot);
+            }
+        }
+    }
+
+    fn find(&mut self, ctx: &TunnelContext, tuple: &FiveTuple) -> Option<usize> {
+        if let Some(&s) = self.by_key.get(&(ctx.clone(), *tuple)) {
+            return Some(s);
+        }
+        // Join the plain and the tunnelled view of one flow (node captures
+        // see both); two different tunnels never join.
+        let &s = self.by_tuple.get(tuple)?;
+        let f = self.slots.get(s)?.as_ref()?;
+        let plain = |c: &TunnelContext| c.iter().all(|h| h.kind == HopKind::Vlan);
+        if plain(ctx) || plain(&f.tunnel) {
+            let f = self.slots[s].as_mut()?;
+            if f.keys.len() < 8 {
+                f.keys.push((ctx.clone(), *tuple));
+                if !f.also_seen_in.contains(ctx) && *ctx != f.tunnel {
+                    f.also_seen_in.push(ctx.clone());
+                }
+                self.by_key.insert((ctx.clone(), *tuple), s);
+            }
+            return Some(s);
+        }
+        None
+    }
+
+    fn create(
+        &mut self,
+        ep: &PacketEndpoints,
+        tuple: FiveTuple,
+        canon_dir: usize,
+        pkt: &Packet<'_>,
+        initiator_is_sender: bool,
+    ) -> Option<usize> {
+        if self.slots.len() - self.free.len() >= self.cfg.max_flows {
+            self.stats.table_full_drops += 1;
+            return None;
+        }
+        let (src, dst) = if initiator_is_sender {
+            (ep.src, ep.dst)
+        } else {
+            (ep.dst, ep.src)
+        };
+        let init_dir = if initiator_is_sender {
+            canon_dir
+        } else {
+            1 - canon_dir
+        };
+        let flow = Flow {
+            id: self.next_id,
+            proto: ep.proto,
+            tunnel: ep.context.clone(),
+            also_seen_in: Vec::new(),
+            src,
+            dst,
+            first_ts: pkt.ts,
+            last_ts: pkt.ts,
+            first_frame: pkt.frame,
+            last_frame: pkt.frame,
+            packets: [0; 2],
+            bytes: [0; 2],
+            max_ip_len: [0; 2],
+            syn_mss: [None; 2],
+            df_seen: [false; 2],
+            copies_skipped: 0,
+            tcp: (ep.proto == 6).then(TcpState::default),
+            init_dir,
+            keys: vec![(ep.context.clone(), tuple)],
+        };
+        self.next_id += 1;
+        self.stats.flows_created += 1;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s] = Some(flow);
+                s
+            }
+            None => {
+                self.slots.push(Some(flow));
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert((ep.context.clone(), tuple), slot);
+        self.by_tuple.insert(tuple, slot);
+        Some(slot)
+    }
+
+    /// Account one decoded packet. Returns `None` for packets that belong
+    /// to no flow (no IP, non-first fragments, ICMP) or when the table is full.
+    pub fn observe(&mut self, pkt: &Packet<'_>, d: &Decoded<'_>) -> Option<Observation> {
+        if pkt.has_ts {
+            self.sweep(pkt.ts);
+        }
+        let Some(ep) = key::endpoints(d) else {
+            self.stats.packets_without_flow += 1;
+            return None;
+        };
+        if d.fragment || !matches!(ep.proto, 6 | 17) || ep.transport_index.is_none() {
+            self.stats.packets_without_flow += 1;
+            return None;
+        }
+        let tunnel_depth = ep
+            .context
+            .iter()
+            .filter(|h| h.kind != HopKind::Vlan)
+            .count();
+        let copy_of = if self.cfg.dedup {
+            dedup::fingerprint(d, ep.ip_index).and_then(|fp| {
+                let point = CapturePoint::of(pkt, d, tunnel_depth);
+                self.copies.check(fp, point, pkt.ts, pkt.frame)
+            })
+        } else {
+            None
+        };
+        let (tuple, canon_dir) = FiveTuple::new(ep.proto, ep.src, ep.dst);
+        let tcp_view = match d.outer_layers().get(ep.ip_index + 1) {
+            Some(Layer::Tcp(t)) => Some(*t),
+            _ => None,
+        };
+        let syn_only = tcp_view.is_some_and(|t| t.flags() & (SYN | ACK) == SYN);
+        let mut slot = self.find(&ep.context, &tuple);
+        // A new SYN with another initial sequence number on a 5-tuple in
+        // use: the ports were reused (tshark's tcp.analysis.reused_ports).
+        let mut reused = false;
+        if let (Some(s), Some(t), None) = (slot, tcp_view, copy_of) {
+            if syn_only {
+                let f = self.slots[s].as_ref()?;
+                let d_of_sender = usize::from(canon_dir != f.init_dir);
+                if f.tcp
+                    .as_ref()
+                    .is_some_and(|st| st.analyzer.is_port_reuse(d_of_sender, t.seq()))
+                {
+                    self.evict(s);
+                    slot = None;
+                    reused = true;
+                }
+            }
+        }
+        let slot = match slot {
+            Some(s) => s,
+            None => {
+                if copy_of.is_some() {
+                    // The original was not tracked (table full): nothing to add to.
+                    return None;
+                }
+                // The initiator is the SYN sender; a SYN-ACK means the other side.
+                let initiator_is_sender =
+                    !tcp_view.is_some_and(|t| t.flags() & (SYN | ACK) == (SYN | ACK));
+                self.create(&ep, tuple, canon_dir, pkt, initiator_is_sender)?
+            }
+        };
+        let flow = self.slots[slot].as_mut()?;
+        let dir = usize::from(canon_dir != flow.init_dir);
+        if let Some(orig) = copy_of {
+            flow.copies_skipped += 1;
+            return Some(Observation {
+                slot,
+                dir,
+                tcp_flags: 0,
+                copy_of: Some(orig),
+            });
+        }
+        flow.last_ts = pkt.ts.max(flow.last_ts);
+        flow.last_frame = pkt.frame;
+        flow.packets[dir] += 1;
+        flow.bytes[dir] += u64::from(ep.ip_len);
+        flow.max_ip_len[dir] = flow.max_ip_len[dir].max(ep.ip_len);
+        if let Some(Layer::Ipv4(v)) = d.outer_layers().get(ep.ip_index) {
+            flow.df_seen[dir] |= v.dont_fragment();
+        }
+        let mut tcp_flags = 0;
+        if let (Some(t), Some(st)) = (tcp_view, flow.tcp.as_mut()) {
+            let opts = t.options();
+            let hdr_len = t.header_len() as u32;
+            let ip_payload = match d.outer_layers().get(ep.ip_index) {
+                Some(Layer::Ipv4(v)) => v.bounds().claimed,
+                Some(Layer::Ipv6(v)) => v.bounds().claimed,
+                _ => None,
+            };
+            // tshark's seglen: the IP header's payload length minus the TCP
+            // header; with a zero IP length (TSO), the captured bytes.
+            let seglen = match ip_payload {
+                Some(p) => (p as u32).saturating_sub(hdr_len),
+                None => d.payload.len() as u32,
+            };
+            let seg = Segment {
+                ts: pkt.ts,
+                seq: t.seq(),
+                ack: t.ack(),
+                seglen,
+                flags: t.flags(),
+                window: t.window(),
+                window_scale_option: opts.window_scale,
+            };
+            let f = t.flags();
+            if f & SYN != 0 {
+                if opts.mss.is_some() {
+                    flow.syn_mss[dir] = opts.mss;
+                }
+                if f & ACK == 0 {
+                    st.syns += 1;
+                    if st.first_syn.is_none() {
+                        st.first_syn = Some((pkt.ts, pkt.frame));
+                    }
+                } else {
+                    st.synacks += 1;
+                }
+                if st.syn_frames.len() < MAX_EXAMPLE_FRAMES {
+                    st.syn_frames.push(pkt.frame);
+                }
+            }
+            if f & FIN != 0 {
+                st.fins[dir] = true;
+            }
+            if f & RST != 0 {
+                st.counters.resets += 1;
+                if st.first_rst.is_none() {
+                    st.first_rst = Some((dir, pkt.frame, pkt.ts));
+                    st.data_before_rst = flow.bytes[0] + flow.bytes[1] > 0 && st.synacks > 0;
+                    st.rst_after_close = st.fins[0] && st.fins[1];
+                }
+            }
+            if seglen > 0 {
+                st.data_segments[dir] += 1;
+            }
+            tcp_flags = st.analyzer.analyze(dir, &seg);
+            if reused {
+                tcp_flags |= flag::REUSED_PORTS;
+            }
+            if tcp_flags & flag::REUSED_PORTS != 0 {
+                st.reused_ports = true;
+            }
+            count_flags(st, tcp_flags, pkt.frame);
+        }
+        Some(Observation {
+            slot,
+            dir,
+            tcp_flags,
+            copy_of: None,
+        })
+    }
+}
+
+fn count_flags(st: &mut TcpState, f: u32, frame: u64) {
+    let c = &mut st.counters;
+    let retrans = flag::RETRANSMISSION | flag::FAST_RETRANSMISSION | flag::SPURIOUS_RETRANSMISSION;
+    if f & retrans != 0 {
+        c.retransmissions += 1;
+        if st.retrans_frames.len() < MAX_EXAMPLE_FRAMES {
+            st.retrans_frames.push(frame);
+        }
+    }
+    if f & flag::FAST_RETRANSMISSION != 0 {
+        c.fast_retransmissions += 1;
+    }
+    if f & flag::SPURIOUS_RETRANSMISSION != 0 {
+        c.spurious_retransmissions += 1;
+    }
+    if f & flag::OUT_OF_ORDER != 0 {
+        c.out_of_order += 1;
+    }
+    if f & flag::LOST_PACKET != 0 {
+        c.lost_segments += 1;
+    }
+    if f & flag::ACK_LOST_PACKET != 0 {
+        c.ack_lost_segments += 1;
+    }
+    if f & flag::DUPLICATE_ACK != 0 {
+        c.dup_acks += 1;
+    }
+    if f & flag::ZERO_WINDOW != 0 {
+        c.zero_windows += 1;
+        if st.zero_window_frames.len() < MAX_EXAMPLE_FRAMES {
+            st.zero_window_frames.push(frame);
+        }
+    }
+    if f & flag::WINDOW_FULL != 0 {
+        c.window_full += 1;
+    }
+    if f & flag::KEEP_ALIVE != 0 {
+        c.keep_alives += 1;
+    }
+}
