@@ -217,6 +217,12 @@ impl CaptureReader {
                 )?),
                 Format::Pcapng,
             ),
+            None => {
+                return Err(OpenError::BadHeader(format!(
+                    "the input has only {} byte(s), too few for a capture file header",
+                    head.len()
+                )))
+            }
             _ => {
                 return Err(OpenError::NotACapture {
                     head: head.iter().take(8).copied().collect(),

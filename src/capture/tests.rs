@@ -114,7 +114,7 @@ fn not_a_capture_is_an_open_error() {
     ));
     assert!(matches!(
         CaptureReader::from_reader(Box::new(Cursor::new(Vec::new()))),
-        Err(OpenError::NotACapture { .. })
+        Err(OpenError::BadHeader(_))
     ));
 }
 

@@ -51,6 +51,7 @@ TSHARK_FIELDS = [
     "geneve.vni",
     "vlan.id",
     "wg.type",
+    "ieee8021ad.id",
 ]
 TSHARK_TIMEOUT = 600
 CAPSIFT_TIMEOUT = 600
@@ -111,7 +112,7 @@ def _values(cell: str) -> list:
 
 
 def frame_metrics(protocols: str, vxlan_vnis: list, geneve_vnis: list, vlan_ids: list,
-                  wg_types: list) -> set[str]:
+                  wg_types: list, svlan_ids: list = ()) -> set[str]:
     """Metric names (each counted once) that one frame contributes to."""
     toks = [t for t in protocols.split(":") if t]
     for i, t in enumerate(toks):
@@ -134,10 +135,13 @@ def frame_metrics(protocols: str, vxlan_vnis: list, geneve_vnis: list, vlan_ids:
             out.add(f"geneve.vni.{v}")
     if "gre" in toks:
         out.add("gre.packets")
+    # tshark calls an 802.1Q tag (TPID 0x8100/0x9100) `vlan` and an 802.1ad S-tag
+    # (TPID 0x88a8) `ieee8021ad`; both are VLAN tags.
     n_vlan = toks.count("vlan")
-    if n_vlan:
+    n_svlan = toks.count("ieee8021ad")
+    if n_vlan or n_svlan:
         out.add("vlan.packets")
-        for v in vlan_ids[:n_vlan]:
+        for v in list(vlan_ids[:n_vlan]) + list(svlan_ids[:n_svlan]):
             out.add(f"vlan.id.{v}")
     n_wg = toks.count("wg")
     if n_wg:
@@ -174,7 +178,7 @@ def run_tshark(path: str, env: dict) -> TsharkResult:
         cols += [""] * (len(TSHARK_FIELDS) - len(cols))
         metrics["packets"] += 1
         for name in frame_metrics(cols[1], _values(cols[2]), _values(cols[3]),
-                                  _values(cols[4]), _values(cols[5])):
+                                  _values(cols[4]), _values(cols[5]), _values(cols[6])):
             metrics[name] = metrics.get(name, 0) + 1
     err = "\n".join(l for l in proc.stderr.decode("utf-8", "replace").splitlines()
                     if l.strip() and "Running as user" not in l)
