@@ -52,7 +52,8 @@ impl Detector for Resets {
             return Vec::new();
         }
         let worst = std::mem::replace(&mut self.worst, TopN::new(1)).into_sorted();
-        let frames: Vec<u64> = worst.iter().map(|(_, (_, _, fr, _))| *fr).collect();
+        let mut frames: Vec<u64> = worst.iter().map(|(_, (_, _, fr, _))| *fr).collect();
+        frames.sort_unstable();
         let flows: Vec<serde_json::Value> = worst
             .iter()
             .map(|(bytes, (fr, dir, frame, data))| {

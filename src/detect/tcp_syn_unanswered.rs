@@ -4,13 +4,13 @@
 //! NetworkPolicy, a security group, a blackholed route, or a Service whose
 //! kube-proxy rules point nowhere. (A RST would be `tcp.connection_refused`.)
 
-use super::finding::{frames_filter, server_filter};
+use super::finding::{frames_filter, server_filter, sock};
 use super::{Detector, Evidence, Finding, FinishContext, ServerGroups, Severity};
 use crate::flow::{ConnState, Flow};
 use serde_json::json;
 
 /// A single SYN counts as unanswered only if the capture went on this long after it.
-const SINGLE_SYN_WAIT_NS: i64 = 1_000_000_000;
+pub const SINGLE_SYN_WAIT_NS: i64 = 1_000_000_000;
 
 #[derive(Default)]
 pub struct SynUnanswered {
@@ -48,57 +48,108 @@ impl Detector for SynUnanswered {
                 self.groups.add(&f, 1, &frames);
             }
         }
-        let mut out = Vec::new();
-        for (server, g) in self.groups.sorted().into_iter().take(20) {
-            let clients: Vec<String> = g.clients.iter().map(|c| c.to_string()).collect();
-            let tunnel = if server.tunnel.is_empty() {
-                String::new()
-            } else {
-                format!(" (inside {})", server.tunnel)
-            };
-            let target = super::finding::sock(server.ip, server.port);
-            out.push(Finding {
-                kind: "tcp.syn_unanswered",
-                severity: Severity::Critical,
-                title: format!(
-                    "{} connection(s) to {target}{tunnel} got no answer to their SYN",
-                    g.flows
+        let servers = self.groups.sorted();
+        let Some((top, g)) = servers.first() else {
+            return Vec::new();
+        };
+        let conns: u64 = servers.iter().map(|(_, g)| g.flows).sum();
+        let syns: u64 = servers.iter().map(|(_, g)| g.events).sum();
+        let lines = server_lines(&servers, "SYNs");
+        let mut frames = g.frames.clone();
+        frames.sort_unstable();
+        let target = sock(top.ip, top.port);
+        vec![Finding {
+            kind: "tcp.syn_unanswered",
+            severity: Severity::Critical,
+            title: format!(
+                "{conns} connection(s) to {} server endpoint(s) got no answer to their SYN (most: {target}{})",
+                servers.len(),
+                tunnel_note(&top.tunnel)
+            ),
+            summary: format!(
+                "{syns} SYNs were sent (and retransmitted) and nothing came back: no SYN-ACK, no RST, no ICMP error. \
+                 Packets to these destinations are dropped silently on the way or at the target: a NetworkPolicy or \
+                 security group dropping them, a blackholed route, or a Service with no ready endpoints behind a rule \
+                 that drops. Per server:\n  {}",
+                lines.join("\n  ")
+            ),
+            evidence: Evidence {
+                display_filter: format!(
+                    "{} && tcp.flags.syn==1 && tcp.flags.ack==0",
+                    server_filter(top.ip, top.port)
                 ),
-                summary: format!(
-                    "{} SYNs from {} client(s) to {target} were sent (retransmitted) and nothing came back: \
-                     not a SYN-ACK, not a RST, not an ICMP error. Packets to this destination are dropped silently \
-                     on the way or at the target: a NetworkPolicy or security group dropping them, a blackholed route, \
-                     or a Service with no ready endpoints behind a rule that drops.",
-                    g.events,
-                    g.clients.len()
-                ),
-                evidence: Evidence {
-                    display_filter: format!(
-                        "{} && tcp.flags.syn==1 && tcp.flags.ack==0",
-                        server_filter(server.ip, server.port)
-                    ),
-                    frames: g.frames.clone(),
-                },
-                flow: g.examples.first().cloned(),
-                details: json!({
-                    "server_ip": server.ip,
-                    "server_port": server.port,
-                    "tunnel": server.tunnel,
-                    "connections": g.flows,
-                    "syns": g.events,
-                    "clients": clients,
-                    "flows": g.examples,
-                    "frames_filter": frames_filter(&g.frames),
-                }),
-                next_checks: vec![
-                    format!("Is anything listening? From a pod on another node: `nc -vz {} {}`; on the target pod: `ss -ltn`", server.ip, server.port),
-                    "NetworkPolicy: `kubectl get networkpolicy -A`, then check the target pods' labels (`kubectl get pod -n <ns> --show-labels`) against the policy selectors".to_string(),
-                    "If it is a Service VIP: `kubectl get endpointslice -n <ns> -l kubernetes.io/service-name=<svc> -o wide` (Service has no endpoints → selector mismatch or pods not Ready)".to_string(),
-                    "Compare Pod IP with Service VIP: if the pod IP answers and the VIP does not, suspect kube-proxy/CNI; if neither, suspect NetworkPolicy, routes or the security group".to_string(),
-                ],
-                input: ctx.input,
-            });
-        }
-        out
+                frames: frames.clone(),
+            },
+            flow: g.examples.first().cloned(),
+            details: json!({
+                "connections": conns,
+                "syns": syns,
+                "servers": server_details(&servers),
+                "frames_filter": frames_filter(&frames),
+            }),
+            next_checks: vec![
+                format!("Is anything listening? From a pod on another node: `nc -vz {} {}`; on the target pod: `ss -ltn`", top.ip, top.port),
+                "NetworkPolicy: `kubectl get networkpolicy -A`, then the target pods' labels (`kubectl get pod -n <ns> --show-labels`) against the policy selectors; only some clients failing points here too".to_string(),
+                "If the destination is a Service VIP: `kubectl get endpointslice -n <ns> -l kubernetes.io/service-name=<svc> -o wide` (Service has no endpoints → selector mismatch or pods not Ready)".to_string(),
+                "Compare Pod IP with Service VIP: if the pod IP answers and the VIP does not, suspect kube-proxy/CNI; if neither does, NetworkPolicy, routes or the security group".to_string(),
+            ],
+            input: ctx.input,
+        }]
     }
+}
+
+pub(crate) fn tunnel_note(t: &str) -> String {
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!(" inside {t}")
+    }
+}
+
+/// One line per server, for summaries: the five with most connections.
+pub(crate) fn server_lines(
+    servers: &[(&super::ServerKey, &super::ServerGroup)],
+    events: &str,
+) -> Vec<String> {
+    let mut lines: Vec<String> = servers
+        .iter()
+        .take(5)
+        .map(|(k, g)| {
+            format!(
+                "{}{}: {} connection(s), {} {events}, from {} client(s) ({})",
+                sock(k.ip, k.port),
+                tunnel_note(&k.tunnel),
+                g.flows,
+                g.events,
+                g.clients.len(),
+                g.clients
+                    .iter()
+                    .take(3)
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect();
+    if servers.len() > 5 {
+        lines.push(format!(
+            "... and {} more server endpoints (see details)",
+            servers.len() - 5
+        ));
+    }
+    lines
+}
+
+pub(crate) fn server_details(
+    servers: &[(&super::ServerKey, &super::ServerGroup)],
+) -> Vec<serde_json::Value> {
+    servers
+        .iter()
+        .take(20)
+        .map(|(k, g)| {
+            json!({"server_ip": k.ip, "server_port": k.port, "tunnel": k.tunnel,
+                   "connections": g.flows, "events": g.events, "clients": g.clients,
+                   "flows": g.examples, "frames": g.frames})
+        })
+        .collect()
 }

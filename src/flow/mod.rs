@@ -449,9 +449,13 @@ impl FlowTable {
                     // The original was not tracked (table full): nothing to add to.
                     return None;
                 }
-                // The initiator is the SYN sender; a SYN-ACK means the other side.
-                let initiator_is_sender =
-                    !tcp_view.is_some_and(|t| t.flags() & (SYN | ACK) == (SYN | ACK));
+                let initiator_is_sender = match tcp_view.map(|t| t.flags() & (SYN | ACK)) {
+                    // The initiator is the SYN sender; a SYN-ACK means the other side.
+                    Some(SYN) => true,
+                    Some(f) if f == SYN | ACK => false,
+                    // Picked up mid-stream, or UDP: guess the client by its port.
+                    _ => sender_looks_like_client(ep.src.1, ep.dst.1),
+                };
                 self.create(&ep, tuple, canon_dir, pkt, initiator_is_sender)?
             }
         };
@@ -545,6 +549,21 @@ impl FlowTable {
             copy_of: None,
         })
     }
+}
+
+/// Without a SYN, which side is the client? The one on an ephemeral port:
+/// a port below 1024 is a server's; Linux picks client ports from 32768 up.
+/// Otherwise the first sender is taken as the client.
+fn sender_looks_like_client(sport: u16, dport: u16) -> bool {
+    let server_port = |p: u16| p < 1024;
+    let ephemeral = |p: u16| p >= 32768;
+    if server_port(sport) != server_port(dport) {
+        return server_port(dport);
+    }
+    if ephemeral(sport) != ephemeral(dport) {
+        return ephemeral(sport);
+    }
+    true
 }
 
 fn count_flags(st: &mut TcpState, f: u32, frame: u64) {

@@ -46,6 +46,7 @@ DEFAULT_EXCEPTIONS = SCRIPT_DIR / "exceptions.tsv"
 TSHARK_DECODE_AS = ["udp.port==8472,vxlan", "udp.port==51871,wg"]
 TSHARK_FIELDS = [
     "frame.number",
+    "frame.encap_type",
     "frame.protocols",
     "vxlan.vni",
     "geneve.vni",
@@ -165,24 +166,33 @@ class TsharkResult:
     metrics: dict
     exit_code: int
     error: str = ""
+    non_packet_records: int = 0
 
 
 def run_tshark(path: str, env: dict) -> TsharkResult:
     proc = subprocess.run(tshark_command(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           env=env, timeout=TSHARK_TIMEOUT)
     metrics = {k: 0 for k in BASE_METRICS}
+    non_packet = 0
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
         cols = line.split("\t")
         if len(cols) < 2 or _parse_int(cols[0]) is None:
             continue
         cols += [""] * (len(TSHARK_FIELDS) - len(cols))
+        f = dict(zip(TSHARK_FIELDS, cols))
+        if not f["frame.encap_type"].strip():
+            # Not a packet: tshark 4.0 also lists pcapng Custom Blocks as "frames"
+            # (no interface, no encapsulation, protocols "data").
+            non_packet += 1
+            continue
         metrics["packets"] += 1
-        for name in frame_metrics(cols[1], _values(cols[2]), _values(cols[3]),
-                                  _values(cols[4]), _values(cols[5]), _values(cols[6])):
+        for name in frame_metrics(f["frame.protocols"], _values(f["vxlan.vni"]),
+                                  _values(f["geneve.vni"]), _values(f["vlan.id"]),
+                                  _values(f["wg.type"]), _values(f["ieee8021ad.id"])):
             metrics[name] = metrics.get(name, 0) + 1
     err = "\n".join(l for l in proc.stderr.decode("utf-8", "replace").splitlines()
                     if l.strip() and "Running as user" not in l)
-    return TsharkResult(metrics, proc.returncode, err if proc.returncode else "")
+    return TsharkResult(metrics, proc.returncode, err if proc.returncode else "", non_packet)
 
 
 # --- capsift side ---------------------------------------------------------------------
@@ -192,6 +202,7 @@ class CapsiftResult:
     metrics: dict
     error: str = ""        # non-zero exit / unparsable output: reported, packets=0
     crash: str = ""        # panic, signal or timeout: always a failure
+    info: str = ""         # non-zero exit that still printed the JSON
     missing_keys: list = field(default_factory=list)
 
 
@@ -282,8 +293,15 @@ def run_capsift(capsift: str, path: str) -> CapsiftResult:
         tail = stderr[stderr.find("panicked at"):] if "panicked at" in stderr else stderr
         msg = " ".join(l.strip() for l in tail.splitlines() if l.strip())[:300]
         return CapsiftResult(zero, crash=f"capsift panicked (exit {proc.returncode}): {msg}")
+    nonzero = ""
     if proc.returncode != 0:
-        return CapsiftResult(zero, error=f"capsift exit {proc.returncode}: {_first_line(stderr)}")
+        nonzero = f"capsift exit {proc.returncode}"
+        try:
+            doc = json.loads(proc.stdout.decode("utf-8", "replace"))
+            assert isinstance(doc["files"][0], dict)
+        except Exception:
+            msg = _first_line(stderr) or _first_line(proc.stdout.decode("utf-8", "replace"))
+            return CapsiftResult(zero, error=f"{nonzero}: {msg} (counted as packets=0)")
     try:
         doc = json.loads(proc.stdout.decode("utf-8", "replace"))
         files = doc["files"]
@@ -297,9 +315,16 @@ def run_capsift(capsift: str, path: str) -> CapsiftResult:
             raise TypeError("files[0] is not an object")
     except (ValueError, KeyError, IndexError, TypeError) as e:
         return CapsiftResult(zero, error=f"capsift output is not the expected JSON "
-                             f"({type(e).__name__}: {e}): {_first_line(proc.stdout.decode('utf-8', 'replace'))[:80]!r}")
+                             f"({type(e).__name__}: {e}): "
+                             f"{_first_line(proc.stdout.decode('utf-8', 'replace'))[:80]!r} "
+                             "(counted as packets=0)")
     m, missing = capsift_metrics(entry)
-    return CapsiftResult(m, missing_keys=missing)
+    info = ""
+    if nonzero:
+        info = f"{nonzero}, JSON used"
+        if entry.get("complete") is False:
+            info += ", complete=false"
+    return CapsiftResult(m, missing_keys=missing, info=info)
 
 
 # --- capture discovery and decompression ----------------------------------------------
@@ -587,6 +612,9 @@ def process(cap: Capture, capsift: str | None, env: dict) -> Outcome:
             out.skipped = f"tshark timed out after {TSHARK_TIMEOUT}s"
             return out
         out.tshark = tr.metrics
+        if tr.non_packet_records:
+            out.notes.append(f"tshark also listed {tr.non_packet_records} non-packet "
+                             "record(s) (pcapng custom blocks), not counted")
         if tr.exit_code:
             msg = _first_line(tr.error.replace(tshark_input, cap.key)) or f"exit {tr.exit_code}"
             msg = msg[len("tshark: "):] if msg.startswith("tshark: ") else msg
@@ -597,7 +625,9 @@ def process(cap: Capture, capsift: str | None, env: dict) -> Outcome:
     cr = run_capsift(capsift, str(cap.path))
     out.capsift = cr
     if cr.error:
-        out.notes.append(cr.error + " (counted as packets=0)")
+        out.notes.append(cr.error)
+    if cr.info:
+        out.notes.append(cr.info)
     for metric in sorted(set(out.tshark) | set(cr.metrics), key=metric_sort_key):
         c, t = cr.metrics.get(metric, 0), out.tshark.get(metric, 0)
         if c != t:
