@@ -13,6 +13,15 @@ const MAGIC_US: u32 = 0xa1b2_c3d4;
 const MAGIC_NS: u32 = 0xa1b2_3c4d;
 const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LengthOrder {
+    Normal,
+    /// Format < 2.3: always swapped.
+    Swapped,
+    /// Format 2.3: swapped when caplen > len.
+    SwappedIfCaplenLarger,
+}
+
 pub(super) fn is_magic(m: [u8; 4]) -> bool {
     let le = u32::from_le_bytes(m);
     let be = u32::from_be_bytes(m);
@@ -21,6 +30,9 @@ pub(super) fn is_magic(m: [u8; 4]) -> bool {
 }
 
 pub(super) struct PcapState {
+    /// Files older than format 2.3 store caplen and len the other way round
+    /// (libpcap's `swap_lengths`); 2.3 files may too.
+    lengths: LengthOrder,
     big_endian: bool,
     modified: bool,
     scale: TsScale,
@@ -46,12 +58,18 @@ impl PcapState {
         };
         // The link type field's upper 16 bits carry FCS flags in newer files.
         let link_type = LinkType((hdr.network.0 as u32) & 0x0fff_ffff & 0xffff);
+        let lengths = match (hdr.version_major, hdr.version_minor) {
+            (2, 0..=2) | (0..=1, _) => LengthOrder::Swapped,
+            (2, 3) => LengthOrder::SwappedIfCaplenLarger,
+            _ => LengthOrder::Normal,
+        };
         meta.link_types.insert(link_type);
         meta.ts_resolutions.insert(scale.name());
         meta.sections = 1;
         meta.interfaces = 1;
         buf.consume(24);
         Ok(PcapState {
+            lengths,
             big_endian,
             modified,
             scale,
@@ -65,6 +83,17 @@ impl PcapState {
             u32::from_be_bytes(v)
         } else {
             u32::from_le_bytes(v)
+        }
+    }
+
+    /// (caplen, orig_len) of the record header at the start of `rec`.
+    fn lengths(&self, rec: &[u8]) -> (u32, u32) {
+        let (a, b) = (self.u32_at(rec, 8), self.u32_at(rec, 12));
+        match self.lengths {
+            LengthOrder::Normal => (a, b),
+            LengthOrder::Swapped => (b, a),
+            LengthOrder::SwappedIfCaplenLarger if a > b => (b, a),
+            LengthOrder::SwappedIfCaplenLarger => (a, b),
         }
     }
 
@@ -82,7 +111,8 @@ impl PcapState {
             }
             return Ok(Step::End);
         }
-        let caplen = self.u32_at(buf.available(), 8) as usize;
+        let (caplen, _) = self.lengths(buf.available());
+        let caplen = caplen as usize;
         if caplen > MAX_RECORD_BYTES {
             warn_corrupt(
                 warnings,
@@ -102,14 +132,11 @@ impl PcapState {
             return Ok(Step::End);
         }
         let rec = &buf.available()[..record_len];
-        let (ts_sec, ts_frac, orig_len) = if self.modified {
-            // pcap-parser only parses the modified format little-endian; the
-            // first 16 bytes are laid out as in the classic format.
-            (
-                self.u32_at(rec, 0),
-                self.u32_at(rec, 4),
-                self.u32_at(rec, 12),
-            )
+        let (_, orig_len) = self.lengths(rec);
+        let (ts_sec, ts_frac) = if self.modified || self.lengths != LengthOrder::Normal {
+            // pcap-parser parses neither the modified format big-endian nor
+            // swapped length fields; the timestamp is laid out as usual.
+            (self.u32_at(rec, 0), self.u32_at(rec, 4))
         } else {
             let parsed = if self.big_endian {
                 parse_pcap_frame_be(rec)
@@ -117,7 +144,7 @@ impl PcapState {
                 parse_pcap_frame(rec)
             };
             match parsed {
-                Ok((_, b)) => (b.ts_sec, b.ts_usec, b.origlen),
+                Ok((_, b)) => (b.ts_sec, b.ts_usec),
                 Err(e) => {
                     warn_corrupt(
                         warnings,

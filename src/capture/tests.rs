@@ -311,3 +311,25 @@ fn pipes_with_short_reads_work() {
     let mut r = CaptureReader::from_reader(Box::new(Trickle(ng.b, 0))).unwrap();
     assert_eq!(collect(&mut r).len(), 1);
 }
+
+#[test]
+fn pcap_before_2_3_has_its_lengths_swapped() {
+    // Version 2.0 header; record says (len=100, caplen=3) in the old order.
+    let mut b = pcap(false, 0xa1b2_c3d4, 1, &[]);
+    b[4..6].copy_from_slice(&2u16.to_le_bytes());
+    b[6..8].copy_from_slice(&0u16.to_le_bytes());
+    b.extend(1u32.to_le_bytes());
+    b.extend(0u32.to_le_bytes());
+    b.extend(100u32.to_le_bytes());
+    b.extend(3u32.to_le_bytes());
+    b.extend_from_slice(b"abc");
+    let mut r = reader(b);
+    let mut n = 0;
+    while let Some(p) = r.next_packet() {
+        assert_eq!(p.data, b"abc");
+        assert_eq!(p.orig_len, 100);
+        n += 1;
+    }
+    assert_eq!(n, 1);
+    assert!(r.warnings.is_empty());
+}

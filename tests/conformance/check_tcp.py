@@ -516,8 +516,30 @@ def load_exceptions(path: Path) -> tuple[list[Exc], list[str]]:
 
 # --- comparison -----------------------------------------------------------------------
 
+def parse_totals(spec: str):
+    """`*` -> {}; `retransmissions=0,dup_acks=0` (long or short metric names) -> dict.
+    Returns (dict, bad_item_or_empty)."""
+    spec = spec.strip()
+    if spec == "*":
+        return {}, ""
+    names = {m: m for m in ALL_METRICS}
+    names.update({v: k for k, v in SHORT.items()})
+    out = {}
+    for item in spec.split(","):
+        name, eq, val = item.strip().partition("=")
+        if not eq or name.strip() not in names or not val.strip().isdigit():
+            return {}, item
+        out[names[name.strip()]] = int(val)
+    return out, ""
+
+
+STRICT = False
+
+
 def tolerance(t: int) -> float:
-    return max(2.0, 0.02 * t)
+    """A flow's counter passes when |capsift - tshark| <= max(2, 2% of tshark)
+    (0 with --strict)."""
+    return 0.0 if STRICT else max(2.0, 0.02 * t)
 
 
 def compare(cap_flows: dict, ts_flows: dict):
@@ -647,8 +669,12 @@ def main(argv=None) -> int:
     ap.add_argument("--verbose", "-v", action="store_true",
                     help="print per-flow tables (all flows of each file, with tshark's "
                          "flagged frame numbers)")
+    ap.add_argument("--strict", action="store_true",
+                    help="no tolerance: every differing counter is a difference")
     ap.add_argument("--jobs", type=int, default=2, help="parallel files (default 2)")
     args = ap.parse_args(argv)
+    global STRICT
+    STRICT = args.strict
 
     def say(msg=""):
         print(msg, flush=True)
@@ -765,12 +791,28 @@ def judge(out: Outcome, exceptions: list[Exc], verbose: bool):
         n_fail, n_tol, n_info = compare(out.nodedup.flows, ts.flows)
         n_unexp, n_exc = _explain(cands, n_fail, exceptions)
 
+    # A `dedup` row may pin the file-wide totals of the default run (capsift column)
+    # and of tshark (tshark column), e.g. `retransmissions=0,dup_acks=0`; `*` = any.
+    pin_errors = []
+    if dedup_exc is not None:
+        for side, spec, flows in (("capsift default", dedup_exc.capsift, out.default.flows),
+                                  ("tshark", dedup_exc.tshark, ts.flows)):
+            want, bad = parse_totals(spec)
+            if bad:
+                pin_errors.append(f"tcp-exceptions:{dedup_exc.line}: cannot parse {bad!r}")
+                continue
+            have = totals(flows)
+            for m, v in want.items():
+                if have[m] != v:
+                    pin_errors.append(f"{side} total {m}={have[m]}, tcp-exceptions:"
+                                      f"{dedup_exc.line} expects {v}")
+
     mode = "default"
     used: list[Exc] = []
     if not d_unexp and not crashes:
         ok = True
         used = [e for _, e in d_exc]
-    elif copies and dedup_exc and not n_unexp and not crashes:
+    elif copies and dedup_exc and not n_unexp and not crashes and not pin_errors:
         ok = True
         mode = "no-dedup"
         used = [dedup_exc] + [e for _, e in n_exc]
@@ -809,6 +851,8 @@ def judge(out: Outcome, exceptions: list[Exc], verbose: bool):
         parts += crashes
         if d_unexp:
             parts.append("default: " + fmt(d_unexp, "DIFF "))
+        if copies and dedup_exc is not None:
+            parts += [f"PIN {e}" for e in pin_errors]
         if copies:
             if n_unexp:
                 parts.append("no-dedup: " + fmt(n_unexp, "DIFF "))

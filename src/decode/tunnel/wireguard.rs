@@ -32,8 +32,8 @@ pub struct WireGuardView<'a> {
 }
 
 impl<'a> WireGuardView<'a> {
-    /// Check type, reserved bytes and the exact length each type has (the
-    /// test Wireshark's heuristic dissector applies too).
+    /// Check type, reserved bytes and the length each type has (the test
+    /// Wireshark's heuristic dissector applies too).
     pub fn new_checked(b: &'a [u8]) -> Result<Self, Malformed> {
         if b.len() < 4 {
             return Err(Malformed::Short);
@@ -45,7 +45,10 @@ impl<'a> WireGuardView<'a> {
             (1, 148) => WireGuardMessage::HandshakeInitiation,
             (2, 92) => WireGuardMessage::HandshakeResponse,
             (3, 64) => WireGuardMessage::CookieReply,
-            (4, n) if n >= 32 && n % 16 == 0 => WireGuardMessage::TransportData,
+            // Padding is to 16 bytes but never past the tunnel MTU, so a
+            // full-size message need not be a multiple of 16 (Wireshark only
+            // asks for the 32-byte minimum too).
+            (4, n) if n >= 32 => WireGuardMessage::TransportData,
             _ => return Err(Malformed::Field("wireguard type or length")),
         };
         Ok(WireGuardView { bytes: b, kind })
@@ -106,7 +109,10 @@ mod tests {
         let v = WireGuardView::new_checked(&data).unwrap();
         assert_eq!(v.counter(), Some(5));
         assert_eq!(v.inner_len(), Some(64));
-        data.push(0);
-        assert!(WireGuardView::new_checked(&data).is_err());
+        // A full-MTU message (1420-byte inner packet) is not 16-aligned.
+        let mut full = vec![0u8; 1452];
+        full[0] = 4;
+        assert!(WireGuardView::new_checked(&full).is_ok());
+        assert!(WireGuardView::new_checked(&data[..31]).is_err());
     }
 }
