@@ -85,7 +85,7 @@ pub fn analyze(
     let mut inputs = Vec::new();
     let mut findings = Vec::new();
     for p in paths {
-        match crate::analyze::analyze_input(p, inputs.len(), opts, &mut |_| {}) {
+        match crate::analyze::analyze_input(p, inputs.len(), opts, &mut Default::default()) {
             Ok((summary, f)) => {
                 if !summary.complete {
                     status = exit::INPUT_DAMAGED;
@@ -117,14 +117,23 @@ pub fn analyze(
     status
 }
 
-/// `capsift table flows`: one row per flow, streamed as flows end.
-pub fn table_flows(
+/// Which table `capsift table` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    Flows,
+    Dns,
+}
+
+/// `capsift table NAME`: rows for other tools (docs/tables.md).
+pub fn table(
+    kind: TableKind,
     paths: &[PathBuf],
     format: crate::report::flows_table::TableFormat,
     output: Option<&std::path::Path>,
     opts: &crate::analyze::AnalyzeOptions,
     stdout: &mut dyn Write,
 ) -> i32 {
+    use crate::report::dns_table::DnsRow;
     use crate::report::flows_table::{FlowRow, RowWriter};
     if let Some(o) = output {
         if let Err(e) = crate::atomic_file::check_not_input(o, paths) {
@@ -151,13 +160,29 @@ pub fn table_flows(
     let mut write_error = None;
     for (i, p) in paths.iter().enumerate() {
         let capture = p.display().to_string();
-        let r = crate::analyze::analyze_input(p, i, opts, &mut |f| {
+        let mut flow_rows = |f: &crate::flow::Flow| {
             if write_error.is_none() {
                 if let Err(e) = writer.write(&FlowRow::of(&capture, f)) {
                     write_error = Some(e);
                 }
             }
-        });
+        };
+        let mut sinks = crate::analyze::Sinks::default();
+        let mut dns_rows_buf: Vec<DnsRow> = Vec::new();
+        let mut dns_rows = |q: &crate::dns::DnsQuery| dns_rows_buf.push(DnsRow::of(&capture, q));
+        match kind {
+            TableKind::Flows => sinks.flows = Some(&mut flow_rows),
+            TableKind::Dns => sinks.dns = Some(&mut dns_rows),
+        }
+        let r = crate::analyze::analyze_input(p, i, opts, &mut sinks);
+        drop(sinks);
+        for row in &dns_rows_buf {
+            if write_error.is_none() {
+                if let Err(e) = writer.write(row) {
+                    write_error = Some(e);
+                }
+            }
+        }
         match r {
             Ok((s, _)) if !s.complete => status = exit::INPUT_DAMAGED,
             Ok(_) => {}

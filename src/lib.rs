@@ -16,6 +16,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod detect;
+pub mod dns;
 pub mod flow;
 pub mod info;
 pub mod report;

@@ -4,6 +4,7 @@ use capsift::analyze::AnalyzeOptions;
 use capsift::cli::{self, ReportFormat};
 use capsift::decode::DecodeConfig;
 use capsift::detect::Severity;
+use capsift::dns::DnsConfig;
 use capsift::flow::FlowConfig;
 use capsift::report::flows_table::TableFormat;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -62,18 +63,23 @@ enum Command {
 #[derive(Subcommand)]
 enum TableCommand {
     /// One row per flow (TCP and UDP), with TCP analysis counters.
-    Flows {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Row format.
-        #[arg(long, value_enum, default_value_t = TableFormatArg::Csv)]
-        format: TableFormatArg,
-        /// Output file (written atomically); stdout when absent.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        #[command(flatten)]
-        analysis: AnalysisArgs,
-    },
+    Flows(TableArgs),
+    /// One row per DNS query, with its response, latency and search expansion.
+    Dns(TableArgs),
+}
+
+#[derive(Args)]
+struct TableArgs {
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Row format.
+    #[arg(long, value_enum, default_value_t = TableFormatArg::Csv)]
+    format: TableFormatArg,
+    /// Output file (written atomically); stdout when absent.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -137,6 +143,9 @@ struct AnalysisArgs {
     /// No progress line on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Also follow DNS on this port (TCP and UDP; 53 always is). Repeatable.
+    #[arg(long = "dns-port", value_name = "PORT")]
+    dns_ports: Vec<u16>,
 }
 
 impl AnalysisArgs {
@@ -148,6 +157,11 @@ impl AnalysisArgs {
                 ..FlowConfig::default()
             },
             progress: !self.quiet,
+            dns: {
+                let mut d = DnsConfig::default();
+                d.ports.extend(&self.dns_ports);
+                d
+            },
         }
     }
 }
@@ -179,24 +193,21 @@ fn main() {
             json,
             decode,
         } => cli::info(&files, json, &decode.config(), &mut out),
-        Command::Table {
-            table:
-                TableCommand::Flows {
-                    files,
-                    format,
-                    output,
-                    analysis,
-                },
-        } => {
-            let format = match format {
+        Command::Table { table } => {
+            let (kind, t) = match table {
+                TableCommand::Flows(t) => (cli::TableKind::Flows, t),
+                TableCommand::Dns(t) => (cli::TableKind::Dns, t),
+            };
+            let format = match t.format {
                 TableFormatArg::Csv => TableFormat::Csv,
                 TableFormatArg::Ndjson => TableFormat::Ndjson,
             };
-            cli::table_flows(
-                &files,
+            cli::table(
+                kind,
+                &t.files,
                 format,
-                output.as_deref(),
-                &analysis.options(),
+                t.output.as_deref(),
+                &t.analysis.options(),
                 &mut out,
             )
         }

@@ -19,6 +19,7 @@ use std::path::Path;
 pub struct AnalyzeOptions {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
+    pub dns: crate::dns::DnsConfig,
     /// Show a progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
 }
@@ -60,12 +61,21 @@ impl InputSummary {
     }
 }
 
-/// Analyse one input; every ended flow is also passed to `flow_sink`.
+/// Where table rows go while an input is analysed.
+#[derive(Default)]
+pub struct Sinks<'a> {
+    /// Every flow, as it ends.
+    pub flows: Option<&'a mut dyn FnMut(&Flow)>,
+    /// Every DNS query, at the end of the input (when lookups are known).
+    pub dns: Option<&'a mut dyn FnMut(&crate::dns::DnsQuery)>,
+}
+
+/// Analyse one input, feeding the table sinks.
 pub fn analyze_input(
     path: &Path,
     input: usize,
     opts: &AnalyzeOptions,
-    flow_sink: &mut dyn FnMut(&Flow),
+    sinks: &mut Sinks<'_>,
 ) -> Result<(InputSummary, Vec<Finding>), OpenError> {
     let mut reader = CaptureReader::open(path)?;
     let total = if path.as_os_str() == "-" {
@@ -77,6 +87,7 @@ pub fn analyze_input(
     let mut info = InfoAccumulator::default();
     let mut flows = FlowTable::new(opts.flow.clone());
     let mut detectors = detect::all();
+    let mut dns = crate::dns::DnsTracker::new(opts.dns.clone());
     let (mut first, mut last): (Option<Timestamp>, Option<Timestamp>) = (None, None);
     let mut n: u64 = 0;
     while let Some(pkt) = reader.next_packet() {
@@ -87,6 +98,8 @@ pub fn analyze_input(
             last = Some(last.map_or(pkt.ts, |l| l.max(pkt.ts)));
         }
         let obs = flows.observe(&pkt, &d);
+        let flow_id = obs.and_then(|o| flows.flow(o.slot)).map(|f| f.id);
+        dns.packet(&pkt, &d, obs.as_ref(), flow_id);
         let ev = PacketEvent {
             pkt: &pkt,
             decoded: &d,
@@ -100,7 +113,9 @@ pub fn analyze_input(
             for det in detectors.iter_mut() {
                 det.flow_ended(&f);
             }
-            flow_sink(&f);
+            if let Some(sink) = sinks.flows.as_mut() {
+                sink(&f);
+            }
         }
         n += 1;
         if n & 0xfff == 0 {
@@ -111,14 +126,23 @@ pub fn analyze_input(
         for det in detectors.iter_mut() {
             det.flow_ended(&f);
         }
-        flow_sink(&f);
+        if let Some(sink) = sinks.flows.as_mut() {
+            sink(&f);
+        }
     }
     bar.finish();
+    dns.finish(&mut info.warnings);
+    if let Some(sink) = sinks.dns.as_mut() {
+        for q in &dns.queries {
+            sink(q);
+        }
+    }
     let ctx = FinishContext {
         input,
         first_ts: first,
         last_ts: last,
         copies: &flows.copies,
+        dns: Some(&dns),
     };
     let mut findings: Vec<Finding> = detectors.iter_mut().flat_map(|d| d.finish(&ctx)).collect();
     if flows.stats.table_full_drops > 0 {

@@ -6,6 +6,11 @@
 
 pub mod finding;
 
+mod dns_ndots_storm;
+mod dns_nxdomain;
+mod dns_servfail;
+mod dns_slow;
+mod dns_unanswered;
 mod duplicate_points;
 mod tcp_connection_refused;
 mod tcp_port_reuse;
@@ -37,6 +42,8 @@ pub struct FinishContext<'a> {
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     pub copies: &'a CopyDetector,
+    /// DNS transactions and lookups of the input, when DNS was followed.
+    pub dns: Option<&'a crate::dns::DnsTracker>,
 }
 
 pub trait Detector {
@@ -54,6 +61,11 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(tcp_reset::Resets::default()),
         Box::new(tcp_zero_window::ZeroWindow::default()),
         Box::new(tcp_port_reuse::PortReuse::default()),
+        Box::new(dns_unanswered::Unanswered),
+        Box::new(dns_nxdomain::NxDomain),
+        Box::new(dns_ndots_storm::NdotsStorm),
+        Box::new(dns_servfail::ServFail),
+        Box::new(dns_slow::Slow),
         Box::new(duplicate_points::DuplicatePoints),
     ]
 }

@@ -6,6 +6,7 @@
 
 pub mod dedup;
 pub mod key;
+pub mod stream;
 pub mod tcp;
 
 use crate::capture::{Packet, Timestamp};

@@ -1,6 +1,7 @@
 //! Reports: the findings of `analyze` as text (people), Markdown (tickets)
 //! and JSON (machines), and the per-flow table.
 
+pub mod dns_table;
 pub mod flows_table;
 mod markdown;
 mod text;
