@@ -16,7 +16,9 @@ fn main() {
     let mut dp_types: BTreeMap<String, u64> = BTreeMap::new();
     let mut hk_types: BTreeMap<String, u64> = BTreeMap::new();
     for path in std::env::args().skip(1) {
-        let Ok(mut r) = CaptureReader::open(std::path::Path::new(&path)) else { continue };
+        let Ok(mut r) = CaptureReader::open(std::path::Path::new(&path)) else {
+            continue;
+        };
         while let Some(p) = r.next_packet() {
             let d = decode(&cfg, p.link_type, p.data);
             let is_dns = d.outer_layers().iter().any(|l| match l {
@@ -40,8 +42,20 @@ fn main() {
             }
         }
     }
-    let pct = |n: u64| if total == 0 { 0.0 } else { 100.0 * n as f64 / total as f64 };
+    let pct = |n: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / total as f64
+        }
+    };
     println!("DNS messages over UDP/53: {total}");
-    println!("dns-parser 0.8 rejected:   {dp_fail} ({:.1} %) by question type {dp_types:?}", pct(dp_fail));
-    println!("hickory-proto 0.25 rejected: {hk_fail} ({:.1} %) by question type {hk_types:?}", pct(hk_fail));
+    println!(
+        "dns-parser 0.8 rejected:   {dp_fail} ({:.1} %) by question type {dp_types:?}",
+        pct(dp_fail)
+    );
+    println!(
+        "hickory-proto 0.25 rejected: {hk_fail} ({:.1} %) by question type {hk_types:?}",
+        pct(hk_fail)
+    );
 }

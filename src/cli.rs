@@ -122,6 +122,7 @@ pub fn analyze(
 pub enum TableKind {
     Flows,
     Dns,
+    Tls,
 }
 
 /// `capsift table NAME`: rows for other tools (docs/tables.md).
@@ -135,6 +136,7 @@ pub fn table(
 ) -> i32 {
     use crate::report::dns_table::DnsRow;
     use crate::report::flows_table::{FlowRow, RowWriter};
+    use crate::report::tls_table::TlsRow;
     if let Some(o) = output {
         if let Err(e) = crate::atomic_file::check_not_input(o, paths) {
             eprintln!("capsift: {e}");
@@ -168,15 +170,23 @@ pub fn table(
             }
         };
         let mut sinks = crate::analyze::Sinks::default();
-        let mut dns_rows_buf: Vec<DnsRow> = Vec::new();
-        let mut dns_rows = |q: &crate::dns::DnsQuery| dns_rows_buf.push(DnsRow::of(&capture, q));
+        // DNS and TLS rows are complete only at the end of an input.
+        let mut end_rows: Vec<serde_json::Value> = Vec::new();
+        let mut dns_rows = |q: &crate::dns::DnsQuery| {
+            end_rows.push(serde_json::to_value(DnsRow::of(&capture, q)).unwrap_or_default())
+        };
+        let mut tls_end_rows: Vec<serde_json::Value> = Vec::new();
+        let mut tls_rows = |h: &crate::tls::TlsHandshake| {
+            tls_end_rows.push(serde_json::to_value(TlsRow::of(&capture, h)).unwrap_or_default())
+        };
         match kind {
             TableKind::Flows => sinks.flows = Some(&mut flow_rows),
             TableKind::Dns => sinks.dns = Some(&mut dns_rows),
+            TableKind::Tls => sinks.tls = Some(&mut tls_rows),
         }
         let r = crate::analyze::analyze_input(p, i, opts, &mut sinks);
         drop(sinks);
-        for row in &dns_rows_buf {
+        for row in end_rows.iter().chain(&tls_end_rows) {
             if write_error.is_none() {
                 if let Err(e) = writer.write(row) {
                     write_error = Some(e);

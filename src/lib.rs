@@ -20,4 +20,5 @@ pub mod dns;
 pub mod flow;
 pub mod info;
 pub mod report;
+pub mod tls;
 pub mod warning;

@@ -7,6 +7,7 @@ use capsift::detect::Severity;
 use capsift::dns::DnsConfig;
 use capsift::flow::FlowConfig;
 use capsift::report::flows_table::TableFormat;
+use capsift::tls::verify::TrustStore;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -66,6 +67,8 @@ enum TableCommand {
     Flows(TableArgs),
     /// One row per DNS query, with its response, latency and search expansion.
     Dns(TableArgs),
+    /// One row per TLS handshake, with SNI, ALPN, certificate and verdict.
+    Tls(TableArgs),
 }
 
 #[derive(Args)]
@@ -146,11 +149,24 @@ struct AnalysisArgs {
     /// Also follow DNS on this port (TCP and UDP; 53 always is). Repeatable.
     #[arg(long = "dns-port", value_name = "PORT")]
     dns_ports: Vec<u16>,
+    /// Trust the CA certificates in this PEM file, besides the public web
+    /// roots (e.g. the cluster CA: `kubectl get cm kube-root-ca.crt -o
+    /// jsonpath='{.data.ca\.crt}'`). Repeatable.
+    #[arg(long = "ca-bundle", value_name = "PEM")]
+    ca_bundles: Vec<PathBuf>,
 }
 
 impl AnalysisArgs {
     fn options(&self) -> AnalyzeOptions {
+        let mut trust = TrustStore::default();
+        for p in &self.ca_bundles {
+            if let Err(e) = trust.add_pem_file(p) {
+                eprintln!("capsift: {e}");
+                std::process::exit(cli::exit::USAGE);
+            }
+        }
         AnalyzeOptions {
+            trust: std::sync::Arc::new(trust),
             decode: self.decode.config(),
             flow: FlowConfig {
                 dedup: !self.no_dedup,
@@ -197,6 +213,7 @@ fn main() {
             let (kind, t) = match table {
                 TableCommand::Flows(t) => (cli::TableKind::Flows, t),
                 TableCommand::Dns(t) => (cli::TableKind::Dns, t),
+                TableCommand::Tls(t) => (cli::TableKind::Tls, t),
             };
             let format = match t.format {
                 TableFormatArg::Csv => TableFormat::Csv,

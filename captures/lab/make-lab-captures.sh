@@ -106,13 +106,17 @@ veth() {
   ip -n "$4" link set "$5" up
 }
 
-# no_offload NS IF...: switch off TSO/GSO/GRO. Without this the kernel hands
-# 64 KB "super-packets" to the capture point on veth/vxlan, and a loss rule in a
-# router would drop 40 segments at once. With offloads off every captured frame is
-# a real wire-size segment (what a capture on a physical NIC's wire would show).
+# no_offload NS IF...: switch off checksum offload and TSO/GSO/GRO.
+#  * TSO/GSO/GRO: otherwise the kernel hands 64 KB "super-packets" to the capture
+#    point on veth/vxlan, and a loss rule in a router would drop 40 segments at once.
+#  * tx checksum: otherwise a veth passes packets on with the TCP/UDP checksum
+#    still "partial" (not filled in), so nearly every TCP segment in the capture,
+#    even on the receiving side, has a wrong checksum - unlike a real wire.
+# With offloads off every captured frame is a wire-size segment with correct
+# checksums. (plain-http-sll2-truncated.pcap deliberately keeps the defaults.)
 no_offload() {
   local ns=$1 ifc; shift
-  for ifc in "$@"; do nsx "$ns" ethtool -K "$ifc" tso off gso off gro off >/dev/null; done
+  for ifc in "$@"; do nsx "$ns" ethtool -K "$ifc" tx off tso off gso off gro off >/dev/null; done
 }
 
 # flush_neigh NS IF...: forget learned ARP/ND entries so that each capture starts
@@ -155,6 +159,9 @@ start_dumpcap() {
   spawn "$ns" "$l" dumpcap -q -B 8 -w "$f" "$@"
   CAP_LOG[$LAST_PID]=$l
   wait_for_text "$l" 'Capturing on'
+  # dumpcap prints "Capturing on" before every interface is really open: without
+  # this pause the first ARP exchange and pings were sometimes missing.
+  sleep 0.5
 }
 
 # stop_capture PID [nowait]: let the last packets (FIN/ACK, last echo reply)
@@ -175,7 +182,11 @@ stop_capture() {
 }
 
 # publish NAME: move a finished capture from the work dir into the output dir.
+# Test fixtures must stay small: refuse anything of 1 MB or more.
 publish() {
+  local size
+  size=$(stat -c %s "$WORK/cap/$1")
+  ((size < 1000000)) || die "$1 is $size bytes (limit 1 MB); not published"
   install -m 0644 "$WORK/cap/$1" "$OUT/$1"
   log "wrote $OUT/$1 ($(stat -c %s "$OUT/$1") bytes)"
 }
@@ -300,6 +311,7 @@ scenario_vxlan_8472_any() {
   flannel_flush_neigh
   start_tcpdump csa-fl-node1 "$WORK/cap/$name" -i any
   local cap=$LAST_PID
+  NOTES+=("$name: interface indexes in csa-fl-node1 (sll2.ifindex): $(ip -n csa-fl-node1 -o link | awk '{sub(/[@:].*/, "", $2); printf "%s%s ", $1, $2}')")
   nsx csa-fl-pod1 ping -n -q -c 3 -i 0.2 10.201.11.2 >/dev/null
   get csa-fl-pod1 http://10.201.11.2:8080/small.txt
   # full-size (1450 B) segments. 100 KiB, not more: each segment is captured 4
@@ -394,7 +406,9 @@ scenario_vxlan_4789_eth() {
 #
 #  csa-pl-client eth0 10.201.3.1/24 fd00:201:3::1/64 ==veth MTU 1500== csa-pl-server eth0 10.201.3.2/24 fd00:201:3::2/64
 #  server egress shaped with tbf 8 Mbit/s (so the capture grows at a predictable rate).
-#  Offloads are left at their defaults here.
+#  Offloads are left at the veth defaults here, on purpose: this is the one lab
+#  capture that looks like a capture on an ordinary host, with TSO super-frames
+#  larger than the MTU and TCP checksums left "partial" (wrong in the file).
 setup_plain() {
   log "setting up plain client/server link"
   mkns csa-pl-client v6
@@ -441,10 +455,12 @@ scenario_plain_truncated() {
   spawn csa-pl-client "$WORK/log/ping6.log" ping -n -q -c 20 -i 0.05 fd00:201:3::2;    pids+=("$LAST_PID")
   spawn csa-pl-client "$WORK/log/curl4.log" curl --noproxy '*' -sS -o /dev/null --max-time 10 http://10.201.3.2:8080/obj-2m.bin; pids+=("$LAST_PID")
   spawn csa-pl-client "$WORK/log/curl6.log" curl --noproxy '*' -sS -o /dev/null --max-time 10 'http://[fd00:201:3::2]:8080/obj-2m.bin'; pids+=("$LAST_PID")
-  # Kill once ~256 KiB have reached the file (max 10 s), traffic still flowing.
+  # Kill once 128 KiB have reached the file (max 10 s), traffic still flowing.
+  # libpcap hands tcpdump whole ring blocks, so the file grows in jumps of up
+  # to a few hundred KB: the final size is 128 KiB + one jump (~250-500 KB).
   for i in $(seq 1000); do
     size=$(stat -c %s "$f" 2>/dev/null || echo 0)
-    ((size >= 262144)) && break
+    ((size >= 131072)) && break
     sleep 0.01
   done
   stop "$cap" KILL

@@ -20,6 +20,8 @@ pub struct AnalyzeOptions {
     pub decode: DecodeConfig,
     pub flow: FlowConfig,
     pub dns: crate::dns::DnsConfig,
+    /// Trust anchors for certificate verification.
+    pub trust: std::sync::Arc<crate::tls::verify::TrustStore>,
     /// Show a progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
 }
@@ -68,6 +70,8 @@ pub struct Sinks<'a> {
     pub flows: Option<&'a mut dyn FnMut(&Flow)>,
     /// Every DNS query, at the end of the input (when lookups are known).
     pub dns: Option<&'a mut dyn FnMut(&crate::dns::DnsQuery)>,
+    /// Every TLS handshake, at the end of the input (when verified).
+    pub tls: Option<&'a mut dyn FnMut(&crate::tls::TlsHandshake)>,
 }
 
 /// Analyse one input, feeding the table sinks.
@@ -88,6 +92,7 @@ pub fn analyze_input(
     let mut flows = FlowTable::new(opts.flow.clone());
     let mut detectors = detect::all();
     let mut dns = crate::dns::DnsTracker::new(opts.dns.clone());
+    let mut tls = crate::tls::TlsTracker::default();
     let (mut first, mut last): (Option<Timestamp>, Option<Timestamp>) = (None, None);
     let mut n: u64 = 0;
     while let Some(pkt) = reader.next_packet() {
@@ -100,6 +105,7 @@ pub fn analyze_input(
         let obs = flows.observe(&pkt, &d);
         let flow_id = obs.and_then(|o| flows.flow(o.slot)).map(|f| f.id);
         dns.packet(&pkt, &d, obs.as_ref(), flow_id);
+        tls.packet(&pkt, &d, obs.as_ref(), obs.and_then(|o| flows.flow(o.slot)));
         let ev = PacketEvent {
             pkt: &pkt,
             decoded: &d,
@@ -110,6 +116,7 @@ pub fn analyze_input(
             det.packet(&ev);
         }
         for f in flows.take_ended() {
+            tls.flow_ended(f.id);
             for det in detectors.iter_mut() {
                 det.flow_ended(&f);
             }
@@ -132,6 +139,12 @@ pub fn analyze_input(
     }
     bar.finish();
     dns.finish(&mut info.warnings);
+    tls.finish(&opts.trust);
+    if let Some(sink) = sinks.tls.as_mut() {
+        for h in &tls.handshakes {
+            sink(h);
+        }
+    }
     if let Some(sink) = sinks.dns.as_mut() {
         for q in &dns.queries {
             sink(q);
@@ -143,6 +156,7 @@ pub fn analyze_input(
         last_ts: last,
         copies: &flows.copies,
         dns: Some(&dns),
+        tls: Some(&tls),
     };
     let mut findings: Vec<Finding> = detectors.iter_mut().flat_map(|d| d.finish(&ctx)).collect();
     if flows.stats.table_full_drops > 0 {

@@ -18,6 +18,10 @@ mod tcp_reset;
 mod tcp_retransmissions;
 mod tcp_syn_unanswered;
 mod tcp_zero_window;
+mod tls_alert;
+mod tls_alpn_mismatch;
+mod tls_certificate;
+mod tls_handshake_aborted;
 
 pub use finding::{Evidence, Finding, FlowRef, Severity};
 
@@ -44,6 +48,8 @@ pub struct FinishContext<'a> {
     pub copies: &'a CopyDetector,
     /// DNS transactions and lookups of the input, when DNS was followed.
     pub dns: Option<&'a crate::dns::DnsTracker>,
+    /// TLS handshakes of the input, verified.
+    pub tls: Option<&'a crate::tls::TlsTracker>,
 }
 
 pub trait Detector {
@@ -61,6 +67,10 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(tcp_reset::Resets::default()),
         Box::new(tcp_zero_window::ZeroWindow::default()),
         Box::new(tcp_port_reuse::PortReuse::default()),
+        Box::new(tls_certificate::Certificates),
+        Box::new(tls_handshake_aborted::HandshakeAborted),
+        Box::new(tls_alert::Alerts),
+        Box::new(tls_alpn_mismatch::AlpnMismatch),
         Box::new(dns_unanswered::Unanswered),
         Box::new(dns_nxdomain::NxDomain),
         Box::new(dns_ndots_storm::NdotsStorm),

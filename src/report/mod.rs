@@ -5,6 +5,7 @@ pub mod dns_table;
 pub mod flows_table;
 mod markdown;
 mod text;
+pub mod tls_table;
 
 pub use markdown::render_markdown;
 pub use text::render_text;
