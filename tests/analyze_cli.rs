@@ -255,7 +255,8 @@ fn no_false_alarms_on_healthy_captures() {
         "captures/lab/vxlan-4789-eth.pcap",
         "captures/lab/tls-ok.pcap",
     ] {
-        let (_, v) = analyze(rel, &[]);
+        let ca = repo().join("captures/lab/tls-lab-ca.pem");
+        let (_, v) = analyze(rel, &["--ca-bundle", ca.to_str().unwrap()]);
         let bad: Vec<String> = v["findings"]
             .as_array()
             .unwrap()

@@ -36,7 +36,7 @@ pub struct PayloadBounds {
 #[derive(Debug, Clone, Copy)]
 pub struct Ipv4View<'a> {
     header: &'a [u8],
-    payload_present: usize,
+    payload: &'a [u8],
 }
 
 impl<'a> Ipv4View<'a> {
@@ -70,7 +70,7 @@ impl<'a> Ipv4View<'a> {
         Ok((
             Ipv4View {
                 header: &b[..ihl],
-                payload_present: payload.len(),
+                payload,
             },
             payload,
         ))
@@ -136,8 +136,12 @@ impl<'a> Ipv4View<'a> {
         let total = usize::from(self.total_len());
         PayloadBounds {
             claimed: (total != 0).then(|| total.saturating_sub(self.header_len())),
-            present: self.payload_present,
+            present: self.payload.len(),
         }
+    }
+    /// The payload bytes captured (bounded by the total length).
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
     }
 }
 
@@ -150,7 +154,7 @@ pub struct Ipv6View<'a> {
     /// The protocol after the extension headers.
     upper: u8,
     fragment: Option<Ipv6Fragment>,
-    payload_present: usize,
+    payload: &'a [u8],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +228,7 @@ impl<'a> Ipv6View<'a> {
                 full_len: at,
                 upper: next,
                 fragment,
-                payload_present: payload.len(),
+                payload,
             },
             payload,
         ))
@@ -270,8 +274,12 @@ impl<'a> Ipv6View<'a> {
         let plen = usize::from(self.payload_len());
         PayloadBounds {
             claimed: (plen != 0).then(|| (plen + Self::FIXED_LEN).saturating_sub(self.full_len)),
-            present: self.payload_present,
+            present: self.payload.len(),
         }
+    }
+    /// The payload after the extension headers, as captured.
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
     }
 }
 

@@ -134,11 +134,15 @@ pub fn read_name(b: &[u8], mut at: usize) -> Option<(String, usize)> {
 
 /// Record type names as tshark prints them, for the common ones.
 pub fn qtype_name(t: u16) -> String {
-    hickory_proto::rr::RecordType::from(t).to_string()
+    match hickory_proto::rr::RecordType::from(t) {
+        // RFC 3597 notation keeps the number of types hickory does not name.
+        hickory_proto::rr::RecordType::Unknown(n) => format!("TYPE{n}"),
+        r => r.to_string(),
+    }
 }
 
 /// Response code names (`NOERROR`, `NXDOMAIN`, ...).
-pub fn rcode_name(r: u16) -> &'static str {
+pub fn rcode_name(r: u16) -> String {
     match r {
         0 => "NOERROR",
         1 => "FORMERR",
@@ -151,8 +155,9 @@ pub fn rcode_name(r: u16) -> &'static str {
         8 => "NXRRSET",
         9 => "NOTAUTH",
         10 => "NOTZONE",
-        _ => "OTHER",
+        n => return format!("RCODE{n}"),
     }
+    .to_string()
 }
 
 #[cfg(test)]
@@ -195,5 +200,8 @@ mod tests {
         assert_eq!(qtype_name(28), "AAAA");
         assert_eq!(qtype_name(65), "HTTPS");
         assert_eq!(rcode_name(3), "NXDOMAIN");
+        assert_eq!(rcode_name(16), "RCODE16");
+        assert_eq!(qtype_name(29), "TYPE29");
+        assert_eq!(qtype_name(65280), "TYPE65280");
     }
 }

@@ -38,7 +38,7 @@ impl Default for DnsConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     Udp,
@@ -72,7 +72,10 @@ pub struct DnsQuery {
     pub lookup: Option<u32>,
 }
 
-type TxKey = (IpAddr, IpAddr, u16, u16, String);
+/// Client, server, transport, id, question type and name. The transport is
+/// part of it: a truncated UDP answer makes the client ask the same
+/// question with the same id over TCP, a separate transaction.
+type TxKey = (IpAddr, IpAddr, Transport, u16, u16, String);
 
 /// Follows DNS over UDP and TCP through one capture.
 pub struct DnsTracker {
@@ -81,6 +84,7 @@ pub struct DnsTracker {
     pending: HashMap<TxKey, usize>,
     tcp: HashMap<(u64, usize), Reassembler>,
     pub lookups: lookup::LookupGrouper,
+    defrag: crate::flow::defrag::Defragmenter,
     pub unmatched_responses: u64,
     pub messages: u64,
     pub fallback_parses: u64,
@@ -96,6 +100,7 @@ impl DnsTracker {
             pending: HashMap::new(),
             tcp: HashMap::new(),
             lookups: lookup::LookupGrouper::default(),
+            defrag: Default::default(),
             unmatched_responses: 0,
             messages: 0,
             fallback_parses: 0,
@@ -128,6 +133,45 @@ impl DnsTracker {
             Layer::Ipv6(v) => (IpAddr::V6(v.src()), IpAddr::V6(v.dst())),
             _ => return,
         };
+        // A fragmented datagram (large DNS answers): reassemble, then read it
+        // at its last fragment, as tshark does.
+        let frag = match &layers[ip_i] {
+            Layer::Ipv4(v) if v.is_fragment() => Some((
+                v.ident() as u32,
+                v.protocol(),
+                v.frag_offset(),
+                v.more_fragments(),
+                v.payload(),
+            )),
+            Layer::Ipv6(v) => v
+                .fragment()
+                .map(|f| (f.ident, v.upper_protocol(), f.offset, f.more, v.payload())),
+            _ => None,
+        };
+        if let Some((ident, proto, offset, more, payload)) = frag {
+            if proto != 17 {
+                return;
+            }
+            let key = crate::flow::defrag::FragKey {
+                src,
+                dst,
+                ident,
+                proto,
+            };
+            let Some(dgram) = self.defrag.push(key, offset, more, payload, pkt.ts) else {
+                return;
+            };
+            let Ok((u, data)) = crate::decode::transport::UdpView::new_checked(&dgram) else {
+                return;
+            };
+            let (sp, dp) = (u.src_port(), u.dst_port());
+            if self.is_dns_port(sp) || self.is_dns_port(dp) {
+                if let Some(m) = self.parse(data) {
+                    self.message(pkt, m, (src, sp), (dst, dp), Transport::Udp);
+                }
+            }
+            return;
+        }
         match layers.get(ip_i + 1) {
             Some(Layer::Udp(u)) => {
                 let (sp, dp) = (u.src_port(), u.dst_port());
@@ -202,7 +246,7 @@ impl DnsTracker {
         transport: Transport,
     ) {
         if m.is_response {
-            let key = (dst.0, src.0, m.id, m.qtype, m.qname.clone());
+            let key = (dst.0, src.0, transport, m.id, m.qtype, m.qname.clone());
             let Some(i) = self.pending.remove(&key) else {
                 self.unmatched_responses += 1;
                 return;
@@ -218,7 +262,7 @@ impl DnsTracker {
             self.lookups.answered(i, &self.queries, resolved);
             return;
         }
-        let key = (src.0, dst.0, m.id, m.qtype, m.qname.clone());
+        let key = (src.0, dst.0, transport, m.id, m.qtype, m.qname.clone());
         if let Some(&i) = self.pending.get(&key) {
             let q = &mut self.queries[i];
             q.retransmits += 1;

@@ -103,6 +103,8 @@ pub fn fingerprint(d: &Decoded<'_>, ip_index: usize) -> Option<u64> {
 #[derive(Default)]
 pub struct CopyDetector {
     recent: HashMap<u64, (Timestamp, CapturePoint, u64)>,
+    /// Latest timestamp seen per capture point.
+    latest: HashMap<CapturePoint, Timestamp>,
     order: VecDeque<(Timestamp, u64)>,
     /// Copies seen, per pair of capture points (first seen, copy).
     pub pairs: HashMap<(CapturePoint, CapturePoint), PairStats>,
@@ -126,8 +128,17 @@ impl CopyDetector {
         ts: Timestamp,
         frame: u64,
     ) -> Option<u64> {
+        // Each capture point's packets are in time order, but a pcapng
+        // writer may interleave points in blocks, jumping back in time. So
+        // forget only what is older than every point's latest packet.
+        if self.latest.len() < MAX_POINT_PAIRS || self.latest.contains_key(&point) {
+            let e = self.latest.entry(point).or_insert(ts);
+            *e = (*e).max(ts);
+        }
+        let horizon = self.latest.values().min().copied().unwrap_or(ts);
         while let Some(&(t, old)) = self.order.front() {
-            if ts.0.saturating_sub(t.0) <= COPY_WINDOW_NS && self.order.len() < MAX_REMEMBERED {
+            if horizon.0.saturating_sub(t.0) <= COPY_WINDOW_NS && self.order.len() < MAX_REMEMBERED
+            {
                 break;
             }
             self.order.pop_front();

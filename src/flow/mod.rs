@@ -5,6 +5,7 @@
 //! the number of concurrent flows, not the number of packets.
 
 pub mod dedup;
+pub mod defrag;
 pub mod key;
 pub mod stream;
 pub mod tcp;
@@ -488,12 +489,32 @@ impl FlowTable {
                 Some(Layer::Ipv6(v)) => v.bounds().claimed,
                 _ => None,
             };
-            // tshark's seglen: the IP header's payload length minus the TCP
-            // header; with a zero IP length (TSO), the captured bytes.
-            let seglen = match ip_payload {
-                Some(p) => (p as u32).saturating_sub(hdr_len),
-                None => d.payload.len() as u32,
+            // tshark's seglen: the TCP segment's reported length (the IP
+            // payload length, but never more than the frame had on the wire)
+            // minus the TCP header; with a zero IP length (TSO), what is left
+            // of the frame.
+            let payload_at = match d.outer_layers().get(ep.ip_index) {
+                Some(Layer::Ipv4(v)) => offset_in(pkt.data, v.payload()),
+                Some(Layer::Ipv6(v)) => offset_in(pkt.data, v.payload()),
+                _ => None,
             };
+            let on_wire = payload_at.map(|o| (pkt.orig_len as usize).saturating_sub(o));
+            let reported = match (ip_payload, on_wire) {
+                (Some(p), Some(w)) => p.min(w),
+                (Some(p), None) => p,
+                (None, Some(w)) => w,
+                (None, None) => d.payload.len() + hdr_len as usize,
+            };
+            if reported < hdr_len as usize {
+                // Wireshark skips the analysis of a segment shorter than its header.
+                return Some(Observation {
+                    slot,
+                    dir,
+                    tcp_flags: 0,
+                    copy_of: None,
+                });
+            }
+            let seglen = (reported - hdr_len as usize) as u32;
             let seg = Segment {
                 ts: pkt.ts,
                 seq: t.seq(),
@@ -550,6 +571,12 @@ impl FlowTable {
             copy_of: None,
         })
     }
+}
+
+/// Offset of `part` inside `whole`, when it is a sub-slice of it.
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let (w, p) = (whole.as_ptr() as usize, part.as_ptr() as usize);
+    (p >= w && p + part.len() <= w + whole.len()).then(|| p - w)
 }
 
 /// Without a SYN, which side is the client? The one on an ephemeral port:

@@ -128,9 +128,10 @@ impl TcpAnalyzer {
         dir.nextseq = dir.maxseqtobeacked;
     }
 
-    /// The handshake RTT seen at the capture point, in nanoseconds.
+    /// The handshake RTT seen at the capture point, in nanoseconds (None
+    /// when not seen, or negative because timestamps went backwards).
     pub fn first_rtt_ns(&self) -> Option<i64> {
-        self.first_rtt_ns
+        self.first_rtt_ns.filter(|r| *r > 0)
     }
 
     /// Analyse one segment sent in direction `d` (0 or 1); returns its flags.
@@ -186,7 +187,7 @@ impl TcpAnalyzer {
         }
         if flags & (SYN | ACK) == ACK {
             if let (Some(syn), None) = (self.mru_syn, self.first_rtt_ns) {
-                let rtt = s.ts.0.saturating_sub(syn.0);
+                let rtt = s.ts.0.wrapping_sub(syn.0);
                 if rtt != 0 {
                     self.first_rtt_ns = Some(rtt);
                 }
@@ -298,17 +299,21 @@ impl TcpAnalyzer {
                 ta |= SPURIOUS_RETRANSMISSION;
                 break 'retrans;
             }
-            let since_dupack = s.ts.0.saturating_sub(rev.lastack_time.0);
+            // Like Wireshark, time differences are unsigned: a timestamp that
+            // goes backwards makes a huge difference, never a small one.
+            let since_dupack = s.ts.0.wrapping_sub(rev.lastack_time.0) as u64;
+            // Wireshark's dupacknum is unsigned: the -1 left by an "ACKed
+            // unseen segment" counts as a large number here.
             if seq_not_advanced
-                && rev.dupacknum >= 2
+                && rev.dupacknum as u32 >= 2
                 && rev.lastack == seq
-                && since_dupack < FAST_RETRANSMIT_WINDOW_NS
+                && since_dupack < FAST_RETRANSMIT_WINDOW_NS as u64
             {
                 ta |= FAST_RETRANSMISSION;
                 break 'retrans;
             }
-            let since_nextseq = s.ts.0.saturating_sub(fwd.nextseq_time.0);
-            let ooo_threshold = self.first_rtt_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS);
+            let since_nextseq = s.ts.0.wrapping_sub(fwd.nextseq_time.0) as u64;
+            let ooo_threshold = self.first_rtt_ns.unwrap_or(DEFAULT_OOO_THRESHOLD_NS) as u64;
             let syn_fin = u32::from(flags & (SYN | FIN) != 0);
             if seq_not_advanced
                 && since_nextseq < ooo_threshold
@@ -412,6 +417,19 @@ mod tests {
         a.analyze(1, &seg(1001, 9, 78, 0, SYN | ACK, 100));
         let z = a.analyze(1, &seg(1002, 10, 78, 0, ACK, 0));
         assert_eq!(z & flag::ZERO_WINDOW, flag::ZERO_WINDOW);
+    }
+
+    #[test]
+    fn time_going_backwards_is_never_within_a_window() {
+        let mut a = TcpAnalyzer::default();
+        a.analyze(0, &seg(100, 1000, 0, 0, SYN, 64240));
+        a.analyze(1, &seg(101, 5000, 1001, 0, SYN | ACK, 65160));
+        a.analyze(1, &seg(110, 5001, 1001, 1000, ACK, 509));
+        a.analyze(1, &seg(111, 6001, 1001, 1000, ACK, 509));
+        // An older copy of the first segment stamped before the newest: tshark
+        // sees a huge unsigned difference, so a retransmission, not out-of-order.
+        let r = a.analyze(1, &seg(105, 5001, 1001, 1000, ACK, 509));
+        assert_eq!(r, flag::RETRANSMISSION);
     }
 
     #[test]

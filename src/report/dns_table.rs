@@ -17,7 +17,7 @@ pub struct DnsRow {
     pub id: u16,
     pub qname: String,
     pub qtype: String,
-    pub rcode: Option<&'static str>,
+    pub rcode: Option<String>,
     pub answers: Option<u16>,
     pub latency_ms: Option<f64>,
     pub retransmits: u32,

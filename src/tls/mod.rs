@@ -25,6 +25,11 @@ const MAX_RECORD: usize = 18 * 1024 + 256;
 /// Connections followed at once, and handshakes kept.
 const MAX_CONNS: usize = 100_000;
 pub const MAX_HANDSHAKES: usize = 200_000;
+/// The ServerHello random that marks a HelloRetryRequest (RFC 8446 4.1.3).
+const HELLO_RETRY_REQUEST_RANDOM: &[u8] = &[
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
 /// Certificates kept per chain.
 const MAX_CHAIN: usize = 10;
 
@@ -64,6 +69,8 @@ pub struct TlsHandshake {
     pub server_hello_ts: Option<Timestamp>,
     pub check: Option<verify::Check>,
     pub cert: Option<cert::CertInfo>,
+    /// The server asked for a second ClientHello (TLS 1.3 HelloRetryRequest).
+    pub hello_retry: bool,
 }
 
 impl TlsHandshake {
@@ -149,6 +156,7 @@ impl TlsTracker {
                 server_hello_ts: None,
                 check: None,
                 cert: None,
+                hello_retry: false,
             };
             self.conns.insert(
                 f.id,
@@ -294,9 +302,13 @@ impl Conn {
         let hs = &mut self.hs;
         match m {
             TlsMessageHandshake::ClientHello(ch) if dir == 0 => {
+                if !hs.client_hello {
+                    // The handshake starts at the first ClientHello (a second
+                    // one after a HelloRetryRequest repeats it).
+                    hs.ts = pkt.ts;
+                    hs.frame = pkt.frame;
+                }
                 hs.client_hello = true;
-                hs.ts = pkt.ts;
-                hs.frame = pkt.frame;
                 hs.offered_versions = vec![ch.version.0];
                 let exts = ch
                     .ext
@@ -328,6 +340,13 @@ impl Conn {
                         _ => {}
                     }
                 }
+            }
+            TlsMessageHandshake::ServerHello(sh)
+                if dir == 1 && sh.random == HELLO_RETRY_REQUEST_RANDOM =>
+            {
+                // TLS 1.3 HelloRetryRequest: a second ClientHello and the real
+                // ServerHello follow in plaintext.
+                hs.hello_retry = true;
             }
             TlsMessageHandshake::ServerHello(sh) if dir == 1 => {
                 hs.server_hello_frame = Some(pkt.frame);

@@ -74,18 +74,19 @@ HICKORY_TYPES = {
     62: "CSYNC", 64: "SVCB", 65: "HTTPS", 250: "TSIG", 251: "IXFR", 252: "AXFR",
     255: "ANY", 257: "CAA", 65305: "ANAME",
 }
-# capsift's `rcode_name()`; anything above 10 prints as OTHER.
+# capsift's `rcode_name()`; anything above 10 prints as RCODEnn.
 RCODE_NAMES = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
                "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE"]
 
 
 def capsift_type_name(num: int) -> str:
-    """The qtype capsift must print for record type `num`."""
-    return HICKORY_TYPES.get(num, "Unknown")
+    """The qtype capsift must print for record type `num` (RFC 3597 `TYPEnn`
+    for the ones hickory-proto does not name)."""
+    return HICKORY_TYPES.get(num, f"TYPE{num}")
 
 
 def capsift_rcode_name(num: int) -> str:
-    return RCODE_NAMES[num] if 0 <= num < len(RCODE_NAMES) else "OTHER"
+    return RCODE_NAMES[num] if 0 <= num < len(RCODE_NAMES) else f"RCODE{num}"
 
 
 def tshark_type_label(num: int, tshark_name: str) -> str:
