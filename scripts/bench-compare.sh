@@ -25,9 +25,11 @@ cat "$file" > /dev/null
 
 run() { # name, command...
   local name="$1"; shift
-  local out
-  out=$( { /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -n 1)
-  read -r wall user sys rss <<<"$out"
+  local tf
+  tf=$(mktemp)
+  /usr/bin/time -o "$tf" -f "%e %U %S %M" "$@" > /dev/null 2>/dev/null || true
+  read -r wall user sys rss < "$tf"
+  rm -f "$tf"
   local cpu
   cpu=$(python3 -c "print(f'{$user+$sys:.2f}')")
   local gbps

@@ -267,3 +267,14 @@ fn no_false_alarms_on_healthy_captures() {
         assert!(bad.is_empty(), "{rel}: {bad:?}");
     }
 }
+
+#[test]
+fn copies_are_recognised_when_interfaces_come_in_blocks() {
+    // Each interface's packets in one block: time jumps back between blocks.
+    let rows = flows_table("captures/lab/vxlan-8472-interleaved.pcapng", &[]);
+    let tcp: Vec<&Value> = rows.iter().filter(|r| r["proto"] == "tcp").collect();
+    assert_eq!(tcp.len(), 1);
+    assert_eq!(tcp[0]["retransmissions"], 0);
+    assert_eq!(tcp[0]["out_of_order"], 0);
+    assert!(tcp[0]["copies_skipped"].as_u64().unwrap() > 20);
+}

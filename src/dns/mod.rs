@@ -15,9 +15,9 @@ use crate::decode::{Decoded, Layer};
 use crate::flow::stream::Reassembler;
 use crate::flow::Observation;
 use crate::warning::Warnings;
+use foldhash::HashMap;
 use message::DnsMessage;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Queries kept for the report and the table; beyond it a warning says so.
@@ -97,8 +97,8 @@ impl DnsTracker {
         DnsTracker {
             cfg,
             queries: Vec::new(),
-            pending: HashMap::new(),
-            tcp: HashMap::new(),
+            pending: HashMap::default(),
+            tcp: HashMap::default(),
             lookups: lookup::LookupGrouper::default(),
             defrag: Default::default(),
             unmatched_responses: 0,

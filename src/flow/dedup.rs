@@ -13,16 +13,12 @@
 
 use crate::capture::{Packet, Timestamp};
 use crate::decode::{Decoded, Layer};
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use foldhash::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// Copies of one packet at several points on one node arrive microseconds
 /// apart; a retransmission takes at least an RTT plus the stack's timers.
 pub const COPY_WINDOW_NS: i64 = 50_000_000;
-/// Bound on remembered fingerprints (the window bounds them already; this is
-/// a cap for hostile timestamps).
-const MAX_REMEMBERED: usize = 1 << 20;
 /// Pairs of capture points tracked for the report.
 const MAX_POINT_PAIRS: usize = 1024;
 
@@ -64,7 +60,8 @@ impl CapturePoint {
 /// Fingerprint of the innermost IP packet of `d`, from layer `ip_index` on.
 pub fn fingerprint(d: &Decoded<'_>, ip_index: usize) -> Option<u64> {
     let layers = d.outer_layers();
-    let mut h = DefaultHasher::new();
+    // A fixed seed: fingerprints are compared, never used as map keys alone.
+    let mut h = foldhash::quality::FixedState::with_seed(0x6361_7073_6966_7421).build_hasher();
     match layers.get(ip_index)? {
         Layer::Ipv4(v) => {
             4u8.hash(&mut h);
@@ -100,22 +97,39 @@ pub fn fingerprint(d: &Decoded<'_>, ip_index: usize) -> Option<u64> {
 }
 
 /// Remembers recent fingerprints and recognises copies.
-#[derive(Default)]
+///
+/// A direct-mapped table (no allocation per packet, no eviction pass): each
+/// fingerprint has one slot, entries older than the window are ignored, and
+/// a newer packet overwrites an older one in its slot. A collision can hide
+/// a copy, never invent one (the whole 64-bit fingerprint must match).
+/// Because entries are checked by timestamp, not by arrival order, pcapng
+/// files that interleave interfaces in blocks (time jumping back) work too.
 pub struct CopyDetector {
-    recent: HashMap<u64, (Timestamp, CapturePoint, u64)>,
-    /// Latest timestamp seen per capture point.
-    latest: HashMap<CapturePoint, Timestamp>,
-    order: VecDeque<(Timestamp, u64)>,
+    slots: Vec<Slot>,
     /// Copies seen, per pair of capture points (first seen, copy).
     pub pairs: HashMap<(CapturePoint, CapturePoint), PairStats>,
     pub copies: u64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct PairStats {
-    pub copies: u64,
-    /// (original frame, copy frame), the first few.
-    pub examples: Vec<(u64, u64)>,
+#[derive(Clone, Copy)]
+struct Slot {
+    fp: u64,
+    ts: Timestamp,
+    frame: u64,
+    point: CapturePoint,
+}
+
+/// 2^18 slots: more than the packets of a 50 ms window at a million packets per second.
+const SLOTS: usize = 1 << 18;
+
+impl Default for CopyDetector {
+    fn default() -> Self {
+        CopyDetector {
+            slots: Vec::new(),
+            pairs: HashMap::default(),
+            copies: 0,
+        }
+    }
 }
 
 impl CopyDetector {
@@ -128,39 +142,46 @@ impl CopyDetector {
         ts: Timestamp,
         frame: u64,
     ) -> Option<u64> {
-        // Each capture point's packets are in time order, but a pcapng
-        // writer may interleave points in blocks, jumping back in time. So
-        // forget only what is older than every point's latest packet.
-        if self.latest.len() < MAX_POINT_PAIRS || self.latest.contains_key(&point) {
-            let e = self.latest.entry(point).or_insert(ts);
-            *e = (*e).max(ts);
+        if self.slots.is_empty() {
+            self.slots = vec![
+                Slot {
+                    fp: 0,
+                    ts: Timestamp(i64::MIN),
+                    frame: 0,
+                    point,
+                };
+                SLOTS
+            ];
         }
-        let horizon = self.latest.values().min().copied().unwrap_or(ts);
-        while let Some(&(t, old)) = self.order.front() {
-            if horizon.0.saturating_sub(t.0) <= COPY_WINDOW_NS && self.order.len() < MAX_REMEMBERED
-            {
-                break;
-            }
-            self.order.pop_front();
-            if matches!(self.recent.get(&old), Some((t2, _, _)) if *t2 == t) {
-                self.recent.remove(&old);
-            }
-        }
-        if let Some(&(t, p, f)) = self.recent.get(&fp) {
-            if p != point && ts.0.saturating_sub(t.0).abs() <= COPY_WINDOW_NS {
-                self.copies += 1;
-                if self.pairs.len() < MAX_POINT_PAIRS || self.pairs.contains_key(&(p, point)) {
-                    let e = self.pairs.entry((p, point)).or_default();
-                    e.copies += 1;
-                    if e.examples.len() < 8 {
-                        e.examples.push((f, frame));
-                    }
+        let slot = &mut self.slots[(fp as usize) & (SLOTS - 1)];
+        let recent = slot.fp == fp && ts.0.abs_diff(slot.ts.0) <= COPY_WINDOW_NS as u64;
+        if recent && slot.point != point {
+            let (p, f) = (slot.point, slot.frame);
+            self.copies += 1;
+            if self.pairs.len() < MAX_POINT_PAIRS || self.pairs.contains_key(&(p, point)) {
+                let e = self.pairs.entry((p, point)).or_default();
+                e.copies += 1;
+                if e.examples.len() < 8 {
+                    e.examples.push((f, frame));
                 }
-                return Some(f);
             }
+            return Some(f);
         }
-        self.recent.insert(fp, (ts, point, frame));
-        self.order.push_back((ts, fp));
+        if !recent {
+            *slot = Slot {
+                fp,
+                ts,
+                frame,
+                point,
+            };
+        }
         None
     }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PairStats {
+    pub copies: u64,
+    /// (original frame, copy frame), the first few.
+    pub examples: Vec<(u64, u64)>,
 }

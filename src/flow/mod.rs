@@ -14,9 +14,9 @@ use crate::capture::{Packet, Timestamp};
 use crate::decode::transport::tcp_flags::{ACK, FIN, RST, SYN};
 use crate::decode::{Decoded, Layer};
 use dedup::{CapturePoint, CopyDetector};
+use foldhash::HashMap;
 use key::{FiveTuple, HopKind, PacketEndpoints, TunnelContext};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use tcp::{flag, Segment, TcpAnalyzer};
 
@@ -238,8 +238,8 @@ impl FlowTable {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
-            by_tuple: HashMap::new(),
+            by_key: HashMap::default(),
+            by_tuple: HashMap::default(),
             next_id: 1,
             last_sweep: Timestamp(i64::MIN),
             copies: CopyDetector::default(),

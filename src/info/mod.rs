@@ -13,8 +13,9 @@ use crate::capture::{CaptureReader, OpenError, Packet, Timestamp};
 use crate::decode::{self, DecodeConfig, Decoded, Layer, LayerKind, MAX_LAYERS};
 use crate::warning::{Warning, Warnings};
 use arrayvec::ArrayVec;
+use foldhash::HashMap;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Distinct protocol stacks kept; further ones are counted under `(other)`.

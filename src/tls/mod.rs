@@ -14,7 +14,7 @@ use crate::decode::transport::tcp_flags::{FIN, RST, SYN};
 use crate::decode::{Decoded, Layer};
 use crate::flow::stream::Reassembler;
 use crate::flow::{Flow, Observation};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::IpAddr;
 use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake};
 
