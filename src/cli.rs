@@ -135,7 +135,7 @@ pub fn table(
     stdout: &mut dyn Write,
 ) -> i32 {
     use crate::report::dns_table::DnsRow;
-    use crate::report::flows_table::{FlowRow, RowWriter};
+    use crate::report::flows_table::{FlowRow, TableSink};
     use crate::report::tls_table::TlsRow;
     if let Some(o) = output {
         if let Err(e) = crate::atomic_file::check_not_input(o, paths) {
@@ -157,7 +157,11 @@ pub fn table(
         Some(f) => f,
         None => stdout,
     };
-    let mut writer = RowWriter::new(sink, format);
+    if format == crate::report::flows_table::TableFormat::Parquet && output.is_none() {
+        eprintln!("capsift: Parquet is binary: give an output file with -o");
+        return exit::USAGE;
+    }
+    let mut writer = TableSink::new(sink, format);
     let mut status = exit::OK;
     let mut write_error = None;
     for (i, p) in paths.iter().enumerate() {
@@ -202,7 +206,7 @@ pub fn table(
             }
         }
     }
-    let flushed = writer.into_inner().flush();
+    let flushed = writer.finish();
     if let Some(e) = write_error.or(flushed.err()) {
         eprintln!("capsift: writing the table failed: {e}");
         return exit::USAGE;

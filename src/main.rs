@@ -102,6 +102,7 @@ enum FailOn {
 enum TableFormatArg {
     Csv,
     Ndjson,
+    Parquet,
 }
 
 /// Decoder settings shared by every command that reads packets.
@@ -218,6 +219,7 @@ fn main() {
             let format = match t.format {
                 TableFormatArg::Csv => TableFormat::Csv,
                 TableFormatArg::Ndjson => TableFormat::Ndjson,
+                TableFormatArg::Parquet => TableFormat::Parquet,
             };
             cli::table(
                 kind,

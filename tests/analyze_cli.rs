@@ -278,3 +278,48 @@ fn copies_are_recognised_when_interfaces_come_in_blocks() {
     assert_eq!(tcp[0]["out_of_order"], 0);
     assert!(tcp[0]["copies_skipped"].as_u64().unwrap() > 20);
 }
+
+#[test]
+fn tables_as_parquet_read_back_with_polars() {
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = [
+        repo().join("captures/lab/tls-lab.pcap"),
+        repo().join("captures/lab/dns-ndots-storm.pcap"),
+    ];
+    let ins: Vec<String> = inputs
+        .iter()
+        .map(|p| p.to_string_lossy().to_string())
+        .collect();
+    for (table, key) in [("flows", "flow_id"), ("dns", "qname"), ("tls", "sni")] {
+        let out = dir.path().join(format!("{table}.parquet"));
+        let mut args = vec![
+            "table",
+            table,
+            "-q",
+            "--format",
+            "parquet",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend(ins.iter().map(|s| s.as_str()));
+        let r = capsift(&args, None, Duration::from_secs(60));
+        assert_eq!(r.status, 0, "{}", r.stderr);
+        let df = ParquetReader::new(std::fs::File::open(&out).unwrap())
+            .finish()
+            .unwrap();
+        let mut args = vec!["table", table, "-q", "--format", "ndjson"];
+        args.extend(ins.iter().map(|s| s.as_str()));
+        let nd = capsift(&args, None, Duration::from_secs(60));
+        assert_eq!(df.height(), nd.stdout.lines().count(), "{table}");
+        assert!(df.column(key).is_ok(), "{table}: {key}");
+        assert!(df.column("capture").is_ok());
+    }
+    // Parquet needs a file.
+    let r = capsift(
+        &["table", "flows", "--format", "parquet", &ins[0]],
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.status, 1);
+}

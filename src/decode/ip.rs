@@ -234,6 +234,10 @@ impl<'a> Ipv6View<'a> {
         ))
     }
 
+    /// The fixed 40-byte header.
+    pub fn header(&self) -> &'a [u8] {
+        self.header
+    }
     pub fn traffic_class(&self) -> u8 {
         ((be16(self.header, 0) >> 4) & 0xff) as u8
     }

@@ -55,6 +55,10 @@ impl<'a> EthernetView<'a> {
     pub fn ethertype(&self) -> u16 {
         be16(self.0, 12)
     }
+    /// The 14 header bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
     /// Values below 0x0600 are an 802.3 length, followed by an LLC header.
     pub fn is_llc(&self) -> bool {
         self.ethertype() < 0x0600
@@ -113,6 +117,9 @@ impl<'a> SllView<'a> {
     pub fn protocol(&self) -> u16 {
         be16(self.0, 14)
     }
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
 }
 
 /// Linux cooked capture v2 (`LINKTYPE_LINUX_SLL2`, what `tcpdump -i any`
@@ -140,6 +147,9 @@ impl<'a> Sll2View<'a> {
     }
     pub fn packet_type(&self) -> u8 {
         self.0[10]
+    }
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
     }
 }
 
@@ -236,6 +246,10 @@ impl<'a> ArpView<'a> {
     }
     fn plen(&self) -> usize {
         usize::from(self.0[5])
+    }
+    /// The whole ARP message.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
     }
     pub fn is_ethernet_ipv4(&self) -> bool {
         be16(self.0, 0) == 1 && be16(self.0, 2) == 0x0800 && self.hlen() == 6 && self.plen() == 4

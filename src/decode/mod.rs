@@ -210,6 +210,9 @@ pub struct Decoded<'a> {
     pub end: DecodeEnd,
     /// A non-first IP fragment: no transport header to decode.
     pub fragment: bool,
+    /// Offset in the packet where the last header decoded (ICMP quotes
+    /// included) ends: everything after it is payload.
+    pub headers_end: usize,
 }
 
 impl<'a> Decoded<'a> {
@@ -339,6 +342,9 @@ enum Next {
 
 struct Decoder<'a, 'c> {
     cfg: &'c DecodeConfig,
+    /// Address of the packet's first byte, to turn sub-slices into offsets.
+    base: usize,
+    len: usize,
     out: Decoded<'a>,
     /// Inside an ICMP-quoted datagram: short headers end decoding quietly,
     /// because quotes are cut by design.
@@ -355,7 +361,10 @@ pub fn decode<'a>(cfg: &DecodeConfig, link: LinkType, data: &'a [u8]) -> Decoded
             payload: &[],
             end: DecodeEnd::Complete,
             fragment: false,
+            headers_end: 0,
         },
+        base: data.as_ptr() as usize,
+        len: data.len(),
         in_quote: false,
     };
     d.run(link, data);
@@ -369,6 +378,14 @@ impl<'a> Decoder<'a, '_> {
             return false;
         }
         true
+    }
+
+    /// Headers extend at least to where `rest` starts.
+    fn mark(&mut self, rest: &[u8]) {
+        let at = (rest.as_ptr() as usize).wrapping_sub(self.base);
+        if at <= self.len {
+            self.out.headers_end = self.out.headers_end.max(at);
+        }
     }
 
     fn fail(&mut self, m: Malformed) {
@@ -392,6 +409,7 @@ impl<'a> Decoder<'a, '_> {
             Some(x) => x,
             None => return,
         };
+        self.mark(rest);
         // Each iteration pushes a layer or ends, so MAX_LAYERS bounds the loop.
         loop {
             let step = match next {
@@ -413,6 +431,7 @@ impl<'a> Decoder<'a, '_> {
             };
             match step {
                 Ok(Some((n, r))) => {
+                    self.mark(r);
                     next = n;
                     rest = r;
                 }
@@ -492,6 +511,7 @@ impl<'a> Decoder<'a, '_> {
             ethertype::ARP | ethertype::RARP => {
                 let v = ArpView::new_checked(b)?;
                 self.push(Layer::Arp(v));
+                self.mark(&b[v.bytes().len()..]);
                 Ok(None)
             }
             ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD => {
@@ -508,6 +528,7 @@ impl<'a> Decoder<'a, '_> {
                 if !self.push(Layer::Ppp(p)) {
                     return Ok(None);
                 }
+                self.mark(&b[len..]);
                 let next = match p {
                     0x0021 => Next::Ipv4,
                     0x0057 => Next::Ipv6,
@@ -521,11 +542,13 @@ impl<'a> Decoder<'a, '_> {
             et if et < 0x0600 => {
                 // An 802.3 length field, or SLL's 802.2/802.3 protocol markers
                 // (0x0004, 0x0001): LLC follows.
+                self.mark(b);
                 self.push(Layer::Llc);
                 self.set_payload(b);
                 Ok(None)
             }
             other => {
+                self.mark(b);
                 if !self.in_quote {
                     self.out.end = DecodeEnd::UnknownEtherType(other);
                 }
@@ -561,6 +584,7 @@ impl<'a> Decoder<'a, '_> {
             if !self.in_quote {
                 self.out.fragment = true;
             }
+            self.mark(payload);
             self.set_payload(payload);
             return Ok(None);
         }
@@ -576,6 +600,7 @@ impl<'a> Decoder<'a, '_> {
             if !self.in_quote {
                 self.out.fragment = true;
             }
+            self.mark(payload);
             self.set_payload(payload);
             return Ok(None);
         }
@@ -587,6 +612,7 @@ impl<'a> Decoder<'a, '_> {
             proto::TCP => {
                 let (v, payload) = TcpView::new_checked(b)?;
                 self.push(Layer::Tcp(v));
+                self.mark(payload);
                 self.set_payload(payload);
                 Ok(None)
             }
@@ -597,6 +623,7 @@ impl<'a> Decoder<'a, '_> {
                 if !self.push(Layer::Icmp(v)) {
                     return Ok(None);
                 }
+                self.mark(rest);
                 if v.is_error() && !self.in_quote && !rest.is_empty() {
                     self.set_payload(rest);
                     self.in_quote = true;
@@ -611,6 +638,7 @@ impl<'a> Decoder<'a, '_> {
             proto::GRE => Ok(Some((Next::Gre, b))),
             proto::NO_NEXT => Ok(None),
             other => {
+                self.mark(b);
                 self.push(Layer::IpProto(other));
                 self.set_payload(b);
                 Ok(None)
@@ -623,6 +651,7 @@ impl<'a> Decoder<'a, '_> {
         if !self.push(Layer::Udp(v)) {
             return Ok(None);
         }
+        self.mark(payload);
         self.set_payload(payload);
         let (sp, dp) = (v.src_port(), v.dst_port());
         // Like Wireshark, the destination's meaning first, then the source's.
@@ -701,6 +730,14 @@ impl<'a> Decoder<'a, '_> {
     fn wireguard(&mut self, port: u16, b: &'a [u8]) -> Step<'a> {
         let view = WireGuardView::new_checked(b)?;
         self.push(Layer::WireGuard { view, port });
+        // Only the cleartext header fields: type, reserved, indexes, counter.
+        let visible = match view.message() {
+            tunnel::WireGuardMessage::HandshakeInitiation
+            | tunnel::WireGuardMessage::CookieReply => 8,
+            tunnel::WireGuardMessage::HandshakeResponse => 12,
+            tunnel::WireGuardMessage::TransportData => 16,
+        };
+        self.mark(&b[visible.min(b.len())..]);
         Ok(None)
     }
 }
@@ -814,6 +851,26 @@ mod tests {
         // The quoted TCP header is cut to 8 bytes: that is no truncation.
         assert_eq!(d.end, DecodeEnd::Complete);
         assert_eq!(d.outer_layers().len(), 3);
+    }
+
+    #[test]
+    fn headers_end_covers_every_header_and_icmp_quotes() {
+        let mut inner = eth(0x0800);
+        inner.extend(ipv4(6, &[tcp_syn(), b"GET / HTTP/1.1".to_vec()].concat()));
+        let f = vxlan_frame(8472, 42, &inner);
+        let d = decode(&DecodeConfig::default(), LinkType::ETHERNET, &f);
+        assert_eq!(d.headers_end, f.len() - 14, "everything but the HTTP bytes");
+        let quoted = ipv4(17, &udp(5353, 53, b"query-bytes"));
+        let mut icmp = vec![3, 3, 0, 0, 0, 0, 0, 0];
+        icmp.extend(quoted);
+        let mut p = eth(0x0800);
+        p.extend(ipv4(1, &icmp));
+        let d = decode(&DecodeConfig::default(), LinkType::ETHERNET, &p);
+        assert_eq!(
+            d.headers_end,
+            p.len() - 11,
+            "the quoted UDP header is a header too"
+        );
     }
 
     #[test]

@@ -75,6 +75,10 @@ impl<'a> TcpView<'a> {
     pub fn checksum(&self) -> u16 {
         be16(self.0, 16)
     }
+    /// The TCP header, options included.
+    pub fn header(&self) -> &'a [u8] {
+        self.0
+    }
     pub fn raw_options(&self) -> &'a [u8] {
         &self.0[Self::MIN_LEN..]
     }
@@ -153,6 +157,9 @@ impl<'a> UdpView<'a> {
     pub fn checksum(&self) -> u16 {
         be16(self.0, 6)
     }
+    pub fn header(&self) -> &'a [u8] {
+        self.0
+    }
 }
 
 /// ICMPv4 or ICMPv6 header (the first 8 bytes).
@@ -175,6 +182,10 @@ impl<'a> IcmpView<'a> {
             },
             &b[Self::LEN..],
         ))
+    }
+    /// The first 8 bytes (type, code, checksum, rest of header).
+    pub fn header(&self) -> &'a [u8] {
+        self.bytes
     }
     pub fn icmp_type(&self) -> u8 {
         self.bytes[0]

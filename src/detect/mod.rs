@@ -6,12 +6,17 @@
 
 pub mod finding;
 
+mod arp_mac_moved;
 mod dns_ndots_storm;
 mod dns_nxdomain;
 mod dns_servfail;
 mod dns_slow;
 mod dns_unanswered;
 mod duplicate_points;
+mod mtu;
+pub mod offload;
+mod overlay_mtu;
+mod overlay_peers;
 mod tcp_connection_refused;
 mod tcp_port_reuse;
 mod tcp_reset;
@@ -61,6 +66,9 @@ pub trait Detector {
 /// Every detector, in report order.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
+        Box::new(mtu::Mtu::default()),
+        Box::new(overlay_mtu::OverlayMtu::default()),
+        Box::new(overlay_peers::OverlayPeers::default()),
         Box::new(tcp_syn_unanswered::SynUnanswered::default()),
         Box::new(tcp_connection_refused::ConnectionRefused::default()),
         Box::new(tcp_retransmissions::Retransmissions::default()),
@@ -76,6 +84,8 @@ pub fn all() -> Vec<Box<dyn Detector>> {
         Box::new(dns_ndots_storm::NdotsStorm),
         Box::new(dns_servfail::ServFail),
         Box::new(dns_slow::Slow),
+        Box::new(arp_mac_moved::MacMoved::default()),
+        Box::new(offload::OffloadSuperframes::default()),
         Box::new(duplicate_points::DuplicatePoints),
     ]
 }

@@ -26,6 +26,9 @@ struct Listed {
 }
 
 pub struct Retransmissions {
+    /// Flows told by ICMP to send smaller packets: their resends are PMTUD.
+    too_big: foldhash::HashSet<super::mtu::Tuple>,
+    after_pmtud: u64,
     flows_listed: u64,
     retrans_total: u64,
     data_total: u64,
@@ -35,6 +38,8 @@ pub struct Retransmissions {
 impl Default for Retransmissions {
     fn default() -> Self {
         Retransmissions {
+            too_big: Default::default(),
+            after_pmtud: 0,
             flows_listed: 0,
             retrans_total: 0,
             data_total: 0,
@@ -44,6 +49,14 @@ impl Default for Retransmissions {
 }
 
 impl Detector for Retransmissions {
+    fn packet(&mut self, ev: &super::PacketEvent<'_, '_>) {
+        if let Some((_, _, t)) = super::mtu::icmp_too_big(ev.decoded) {
+            if self.too_big.len() < 100_000 {
+                self.too_big.insert(t);
+            }
+        }
+    }
+
     fn flow_ended(&mut self, f: &Flow) {
         let Some(t) = &f.tcp else { return };
         let data = t.data_segments[0] + t.data_segments[1];
@@ -55,6 +68,14 @@ impl Detector for Retransmissions {
         }
         let rate = c.retransmissions as f64 / data as f64;
         if rate < MIN_RATE {
+            return;
+        }
+        // Segments resent smaller after an ICMP too-big are path MTU
+        // discovery doing its job (see mtu.icmp_too_big), not loss.
+        let tuple = (f.src.0, f.dst.0, f.proto, f.src.1, f.dst.1);
+        let reverse = (f.dst.0, f.src.0, f.proto, f.dst.1, f.src.1);
+        if self.too_big.contains(&tuple) || self.too_big.contains(&reverse) {
+            self.after_pmtud += 1;
             return;
         }
         self.flows_listed += 1;
@@ -153,6 +174,7 @@ impl Detector for Retransmissions {
                 "threshold": {"min_retransmissions": MIN_RETRANSMISSIONS, "min_rate": MIN_RATE, "critical_rate": CRITICAL_RATE},
                 "capture_retransmissions": self.retrans_total,
                 "capture_data_segments": self.data_total,
+                "flows_not_listed_after_icmp_too_big": self.after_pmtud,
                 "flows": flows,
                 "frames_filter": frames_filter(&first.frames),
             }),

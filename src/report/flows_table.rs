@@ -101,6 +101,39 @@ impl FlowRow {
 pub enum TableFormat {
     Csv,
     Ndjson,
+    Parquet,
+}
+
+/// A table being written in any of the formats.
+pub enum TableSink<W: Write> {
+    Text(RowWriter<W>),
+    Parquet(super::parquet::ParquetTable<W>),
+}
+
+impl<W: Write> TableSink<W> {
+    pub fn new(out: W, format: TableFormat) -> Self {
+        match format {
+            TableFormat::Parquet => TableSink::Parquet(super::parquet::ParquetTable::new(out)),
+            f => TableSink::Text(RowWriter::new(out, f)),
+        }
+    }
+
+    pub fn write<T: Serialize>(&mut self, row: &T) -> io::Result<()> {
+        match self {
+            TableSink::Text(w) => w.write(row),
+            TableSink::Parquet(p) => p
+                .push(serde_json::to_value(row)?)
+                .map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
+
+    /// Finish the file (Parquet footer) and flush.
+    pub fn finish(self) -> io::Result<()> {
+        match self {
+            TableSink::Text(w) => w.into_inner().flush(),
+            TableSink::Parquet(p) => p.finish().map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
 }
 
 /// Streams rows as CSV (with a header line) or NDJSON.
@@ -121,7 +154,7 @@ impl<W: Write> RowWriter<W> {
 
     pub fn write<T: Serialize>(&mut self, row: &T) -> io::Result<()> {
         match self.format {
-            TableFormat::Ndjson => {
+            TableFormat::Ndjson | TableFormat::Parquet => {
                 serde_json::to_writer(&mut self.out, row)?;
                 self.out.write_all(b"\n")
             }
