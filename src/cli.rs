@@ -220,3 +220,104 @@ pub fn table(
     }
     status
 }
+
+/// Parse `--shard I/N` (`auto/N` reads `JOB_COMPLETION_INDEX`).
+pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("--shard {s}: expected I/N, e.g. 0/4"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("--shard {s}: N is not a number"))?;
+    let i: u64 = if i == "auto" {
+        std::env::var("JOB_COMPLETION_INDEX")
+            .map_err(|_| {
+                "--shard auto/N needs JOB_COMPLETION_INDEX (set by Kubernetes Indexed Jobs)"
+                    .to_string()
+            })?
+            .parse()
+            .map_err(|_| "JOB_COMPLETION_INDEX is not a number".to_string())?
+    } else {
+        i.parse()
+            .map_err(|_| format!("--shard {s}: I is not a number"))?
+    };
+    if n == 0 || i >= n {
+        return Err(format!("--shard {s}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// `capsift batch`.
+pub fn batch(
+    inputs: Vec<String>,
+    output: PathBuf,
+    jobs: Option<usize>,
+    format: crate::report::flows_table::TableFormat,
+    shard: Option<&str>,
+    quiet: bool,
+    analyze: crate::analyze::AnalyzeOptions,
+) -> i32 {
+    let shard = match shard.map(parse_shard).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("capsift: {e}");
+            return exit::USAGE;
+        }
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = crate::batch::BatchOptions {
+        inputs,
+        out: output,
+        jobs,
+        format,
+        quiet,
+        shard,
+        analyze,
+    };
+    match crate::batch::run(&opts) {
+        Ok(s) => {
+            for e in &s.errors {
+                eprintln!("capsift: {e}");
+            }
+            if !quiet {
+                eprintln!(
+                    "capsift: {} capture(s) analysed into {} ({} failed); see report.md",
+                    s.captures,
+                    opts.out.display(),
+                    s.failed
+                );
+            }
+            if s.errors.is_empty() {
+                exit::OK
+            } else {
+                exit::INPUT_DAMAGED
+            }
+        }
+        Err(e) => {
+            eprintln!("capsift: {e}");
+            exit::USAGE
+        }
+    }
+}
+
+/// `capsift merge`.
+pub fn merge(
+    dirs: &[PathBuf],
+    output: &std::path::Path,
+    format: crate::report::flows_table::TableFormat,
+) -> i32 {
+    match crate::batch::merge(dirs, output, format) {
+        Ok(n) => {
+            eprintln!(
+                "capsift: merged {} directories ({n} captures) into {}",
+                dirs.len(),
+                output.display()
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("capsift: {e}");
+            exit::USAGE
+        }
+    }
+}

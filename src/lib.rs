@@ -12,6 +12,7 @@
 
 pub mod analyze;
 pub mod atomic_file;
+pub mod batch;
 pub mod capture;
 pub mod cli;
 pub mod decode;

@@ -54,6 +54,39 @@ enum Command {
         #[command(flatten)]
         decode: DecodeArgs,
     },
+    /// Analyse many captures in parallel into tables (flows, dns, tls,
+    /// findings, captures) and a cross-capture report (docs/batch.md).
+    Batch {
+        /// Files, directories (walked; captures recognised by content) and glob patterns.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Output directory.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Parallel workers (default: all cores).
+        #[arg(long, short = 'j')]
+        jobs: Option<usize>,
+        /// Table format.
+        #[arg(long, value_enum, default_value_t = TableFormatArg::Parquet)]
+        format: TableFormatArg,
+        /// Take only shard I of N (by a hash of the path): `--shard 3/8`, or
+        /// `--shard auto/8` to read I from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs).
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+    },
+    /// Combine batch outputs (e.g. the shards of an Indexed Job) into the
+    /// tables and report one run would have written.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Table format of the merged output.
+        #[arg(long, value_enum, default_value_t = TableFormatArg::Parquet)]
+        format: TableFormatArg,
+    },
     /// Write a table (one row per flow) for other tools; columns in docs/tables.md.
     Table {
         #[command(subcommand)]
@@ -183,6 +216,14 @@ impl AnalysisArgs {
     }
 }
 
+fn table_format(f: TableFormatArg) -> TableFormat {
+    match f {
+        TableFormatArg::Csv => TableFormat::Csv,
+        TableFormatArg::Ndjson => TableFormat::Ndjson,
+        TableFormatArg::Parquet => TableFormat::Parquet,
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
@@ -210,6 +251,27 @@ fn main() {
             json,
             decode,
         } => cli::info(&files, json, &decode.config(), &mut out),
+        Command::Batch {
+            inputs,
+            output,
+            jobs,
+            format,
+            shard,
+            analysis,
+        } => cli::batch(
+            inputs,
+            output,
+            jobs,
+            table_format(format),
+            shard.as_deref(),
+            analysis.quiet,
+            analysis.options(),
+        ),
+        Command::Merge {
+            dirs,
+            output,
+            format,
+        } => cli::merge(&dirs, &output, table_format(format)),
         Command::Table { table } => {
             let (kind, t) = match table {
                 TableCommand::Flows(t) => (cli::TableKind::Flows, t),

@@ -4,7 +4,7 @@
 //! TCP analysis) → detectors → findings. Ended flows are handed to the
 //! detectors and to an optional sink (the `table flows` writer) as they end.
 
-mod progress;
+pub(crate) mod progress;
 
 use crate::capture::{CaptureReader, OpenError, Timestamp};
 use crate::decode::{self, DecodeConfig};
@@ -74,20 +74,45 @@ pub struct Sinks<'a> {
     pub tls: Option<&'a mut dyn FnMut(&crate::tls::TlsHandshake)>,
 }
 
-/// Analyse one input, feeding the table sinks.
+/// Analyse one input file (`-` for stdin), feeding the table sinks.
 pub fn analyze_input(
     path: &Path,
     input: usize,
     opts: &AnalyzeOptions,
     sinks: &mut Sinks<'_>,
 ) -> Result<(InputSummary, Vec<Finding>), OpenError> {
-    let mut reader = CaptureReader::open(path)?;
+    let reader = CaptureReader::open(path)?;
     let total = if path.as_os_str() == "-" {
         None
     } else {
         std::fs::metadata(path).ok().map(|m| m.len())
     };
     let bar = progress::Progress::new(opts.progress, total, &path.display().to_string());
+    let r = analyze_reader(
+        reader,
+        &path.display().to_string(),
+        input,
+        opts,
+        sinks,
+        None,
+        &bar,
+    );
+    bar.finish();
+    Ok(r)
+}
+
+/// Analyse an opened capture. `bytes_done`, when given, is advanced by the
+/// bytes read (batch progress).
+pub fn analyze_reader(
+    mut reader: CaptureReader,
+    name: &str,
+    input: usize,
+    opts: &AnalyzeOptions,
+    sinks: &mut Sinks<'_>,
+    bytes_done: Option<&std::sync::atomic::AtomicU64>,
+    bar: &progress::Progress,
+) -> (InputSummary, Vec<Finding>) {
+    let mut reported: u64 = 0;
     let mut info = InfoAccumulator::default();
     let mut flows = FlowTable::new(opts.flow.clone());
     let mut detectors = detect::all();
@@ -127,6 +152,13 @@ pub fn analyze_input(
         n += 1;
         if n & 0xfff == 0 {
             bar.update(pkt.offset, n);
+            if let Some(b) = bytes_done {
+                b.fetch_add(
+                    pkt.offset.saturating_sub(reported),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                reported = pkt.offset;
+            }
         }
     }
     for f in flows.finish() {
@@ -137,7 +169,12 @@ pub fn analyze_input(
             sink(&f);
         }
     }
-    bar.finish();
+    if let Some(b) = bytes_done {
+        b.fetch_add(
+            reader.offset().saturating_sub(reported),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
     dns.finish(&mut info.warnings);
     tls.finish(&opts.trust);
     if let Some(sink) = sinks.tls.as_mut() {
@@ -173,7 +210,7 @@ pub fn analyze_input(
         );
     }
     findings.sort_by(|a, b| b.severity.cmp(&a.severity));
-    let fi = info.finish(&path.display().to_string(), &reader);
+    let fi = info.finish(name, &reader);
     let summary = InputSummary::from_info(fi, flows.stats.flows_created, flows.copies.copies);
-    Ok((summary, findings))
+    (summary, findings)
 }

@@ -1,0 +1,394 @@
+//! `capsift batch` and `capsift merge`: many captures, in parallel, into
+//! tables other tools can query, and a cross-capture report.
+//!
+//! Each worker analyses one capture at a time and hands its rows to the
+//! writer thread, so memory grows with the number of workers, not with the
+//! number of files. Tables and the report are written under temporary names
+//! and renamed when complete: an interrupted batch leaves no table that looks
+//! whole. `--shard I/N` takes a deterministic subset (by a hash of the path),
+//! so N pods of a Kubernetes Indexed Job can split the inputs; `merge`
+//! combines their output directories into what one run would have written.
+
+mod inputs;
+mod progress;
+pub mod report;
+pub mod tables;
+
+pub use inputs::{expand_inputs, shard_of};
+
+use crate::analyze::{self, AnalyzeOptions, Sinks};
+use crate::detect::{Finding, Severity};
+use crate::report::dns_table::DnsRow;
+use crate::report::flows_table::{FlowRow, TableFormat};
+use crate::report::tls_table::TlsRow;
+use serde::Serialize;
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::{mpsc, Arc, Mutex};
+
+pub struct BatchOptions {
+    pub inputs: Vec<String>,
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub format: TableFormat,
+    pub quiet: bool,
+    /// (index, count): this run takes the inputs whose shard is `index`.
+    pub shard: Option<(u64, u64)>,
+    pub analyze: AnalyzeOptions,
+}
+
+/// One row of `captures`: what happened to each input.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureRow {
+    pub capture: String,
+    pub size: u64,
+    pub sha256: String,
+    pub format: String,
+    pub link_types: String,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<String>,
+    pub last_ts: Option<String>,
+    pub flows: u64,
+    pub findings: u64,
+    /// Worst finding severity, or `ok`.
+    pub verdict: String,
+    /// `ok`, `truncated` (cut last record, still analysed), `damaged`, `unreadable`.
+    pub status: String,
+    pub error: Option<String>,
+    /// Warning kinds, space-separated.
+    pub warnings: String,
+}
+
+/// One row of `findings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingRow {
+    pub capture: String,
+    pub kind: String,
+    pub severity: String,
+    /// What the finding is about, for grouping across captures (a DNS name,
+    /// a server, a node pair ...).
+    pub key: String,
+    pub title: String,
+    pub summary: String,
+    pub frames: String,
+    pub display_filter: String,
+    pub flow_id: Option<u64>,
+    pub src_ip: Option<String>,
+    pub src_port: Option<u16>,
+    pub dst_ip: Option<String>,
+    pub dst_port: Option<u16>,
+    pub tunnel: Option<String>,
+    pub details: String,
+    pub next_checks: String,
+}
+
+/// The grouping key of a finding: the thing several captures may share.
+pub fn finding_key(f: &Finding) -> String {
+    let d = &f.details;
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match f.kind {
+        "dns.nxdomain" => s(&d["qname"]),
+        "dns.ndots_storm" => s(&d["name"]),
+        "dns.unanswered" | "dns.slow" => format!("{}:{}", s(&d["server_ip"]), s(&d["server_port"])),
+        "mtu.blackhole" => format!("{} -> {}", s(&d["sender"]), s(&d["receiver"])),
+        "mtu.icmp_too_big" => format!("{} mtu {}", s(&d["router"]), s(&d["mtu"])),
+        "mtu.overlay_mismatch" | "mtu.fragmented_tunnel" => s(&d["tunnel"]),
+        "tcp.syn_unanswered" | "tcp.connection_refused" => {
+            let srv = &d["servers"][0];
+            format!("{}:{}", s(&srv["server_ip"]), s(&srv["server_port"]))
+        }
+        "overlay.one_way" => format!("{} -> {}", s(&d["src"]), s(&d["dst"])),
+        "overlay.wireguard_handshake_unanswered" => {
+            format!("{} -> {}", s(&d["initiator"]), s(&d["responder"]))
+        }
+        "arp.mac_moved" => s(&d["ip"]),
+        k if k.starts_with("tls.") => {
+            let sni = s(&d["sni"]);
+            if sni.is_empty() {
+                s(&d["server"])
+            } else {
+                sni
+            }
+        }
+        _ => f
+            .flow
+            .as_ref()
+            .map(|fl| format!("{}:{}", fl.dst_ip, fl.dst_port))
+            .unwrap_or_else(|| f.title.clone()),
+    }
+}
+
+impl FindingRow {
+    pub fn of(capture: &str, f: &Finding) -> FindingRow {
+        FindingRow {
+            capture: capture.to_string(),
+            kind: f.kind.to_string(),
+            severity: f.severity.as_str().to_string(),
+            key: finding_key(f),
+            title: f.title.clone(),
+            summary: f.summary.clone(),
+            frames: f
+                .evidence
+                .frames
+                .iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            display_filter: f.evidence.display_filter.clone(),
+            flow_id: f.flow.as_ref().map(|x| x.flow_id),
+            src_ip: f.flow.as_ref().map(|x| x.src_ip.to_string()),
+            src_port: f.flow.as_ref().map(|x| x.src_port),
+            dst_ip: f.flow.as_ref().map(|x| x.dst_ip.to_string()),
+            dst_port: f.flow.as_ref().map(|x| x.dst_port),
+            tunnel: f.flow.as_ref().map(|x| x.tunnel.clone()),
+            details: f.details.to_string(),
+            next_checks: f.next_checks.join("\n"),
+        }
+    }
+}
+
+/// Everything one capture produced.
+pub struct CaptureResult {
+    pub capture: CaptureRow,
+    pub findings: Vec<Value>,
+    pub flows: Vec<Value>,
+    pub dns: Vec<Value>,
+    pub tls: Vec<Value>,
+}
+
+/// SHA-256 of what is read through it.
+struct Hashing<R> {
+    inner: R,
+    ctx: Arc<Mutex<ring::digest::Context>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut c) = self.ctx.lock() {
+            c.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+fn row_value<T: Serialize>(r: &T) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+/// Analyse one capture for the batch: never fails, a bad file is a row.
+pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -> CaptureResult {
+    let name = path.display().to_string();
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let ctx = Arc::new(Mutex::new(ring::digest::Context::new(
+        &ring::digest::SHA256,
+    )));
+    let mut flows = Vec::new();
+    let mut dns = Vec::new();
+    let mut tls = Vec::new();
+    let opened = std::fs::File::open(path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            let reader = Hashing {
+                inner: f,
+                ctx: ctx.clone(),
+            };
+            crate::capture::CaptureReader::from_reader(Box::new(reader)).map_err(|e| e.to_string())
+        });
+    let result = opened.map(|reader| {
+        let mut flow_rows = |f: &crate::flow::Flow| flows.push(row_value(&FlowRow::of(&name, f)));
+        let mut dns_rows = |q: &crate::dns::DnsQuery| dns.push(row_value(&DnsRow::of(&name, q)));
+        let mut tls_rows =
+            |h: &crate::tls::TlsHandshake| tls.push(row_value(&TlsRow::of(&name, h)));
+        let mut sinks = Sinks {
+            flows: Some(&mut flow_rows),
+            dns: Some(&mut dns_rows),
+            tls: Some(&mut tls_rows),
+        };
+        let quiet = crate::analyze::progress::Progress::new(false, None, "");
+        analyze::analyze_reader(reader, &name, 0, opts, &mut sinks, Some(bytes_done), &quiet)
+    });
+    let sha256 = ctx
+        .lock()
+        .map(|c| {
+            c.clone()
+                .finish()
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .unwrap_or_default();
+    match result {
+        Ok((s, findings)) => {
+            let worst = findings.iter().map(|f| f.severity).max();
+            let status = if !s.complete {
+                "damaged"
+            } else if s.warnings.iter().any(|w| w.kind == "capture.truncated") {
+                "truncated"
+            } else {
+                "ok"
+            };
+            CaptureResult {
+                capture: CaptureRow {
+                    capture: name.clone(),
+                    size,
+                    sha256,
+                    format: s.format.to_string(),
+                    link_types: s.link_types.join(" "),
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    first_ts: s.first_ts.clone(),
+                    last_ts: s.last_ts.clone(),
+                    flows: s.flows,
+                    findings: findings.len() as u64,
+                    verdict: worst.map_or("ok", Severity::as_str).to_string(),
+                    status: status.to_string(),
+                    error: (!s.complete).then(|| {
+                        s.warnings
+                            .iter()
+                            .map(|w| w.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
+                    warnings: s
+                        .warnings
+                        .iter()
+                        .map(|w| w.kind.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                },
+                findings: findings
+                    .iter()
+                    .map(|f| row_value(&FindingRow::of(&name, f)))
+                    .collect(),
+                flows,
+                dns,
+                tls,
+            }
+        }
+        Err(e) => CaptureResult {
+            capture: CaptureRow {
+                capture: name,
+                size,
+                sha256,
+                format: String::new(),
+                link_types: String::new(),
+                packets: 0,
+                bytes: 0,
+                first_ts: None,
+                last_ts: None,
+                flows: 0,
+                findings: 0,
+                verdict: "ok".to_string(),
+                status: "unreadable".to_string(),
+                error: Some(e),
+                warnings: String::new(),
+            },
+            findings: Vec::new(),
+            flows: Vec::new(),
+            dns: Vec::new(),
+            tls: Vec::new(),
+        },
+    }
+}
+
+/// What a batch did, for the exit status.
+pub struct BatchSummary {
+    pub captures: usize,
+    pub failed: usize,
+    pub errors: Vec<String>,
+}
+
+pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
+    let (mut files, mut errors) = expand_inputs(&opts.inputs);
+    if let Some((i, n)) = opts.shard {
+        files.retain(|p| shard_of(p, n) == i);
+    }
+    if files.is_empty() && errors.is_empty() {
+        return Err("no capture files found in the inputs".to_string());
+    }
+    std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
+    let mut writers = tables::TableSet::create(&opts.out, opts.format)?;
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = progress::BatchProgress::new(opts.quiet, files.len() as u64, total_bytes, opts.jobs);
+    let queue = Mutex::new(files.clone().into_iter().enumerate().collect::<Vec<_>>());
+    let bytes_done = AtomicU64::new(0);
+    let (tx, rx) = mpsc::sync_channel::<CaptureResult>(opts.jobs.max(1));
+    let mut failed = 0;
+    let mut write_error = None;
+    let mut analyze_opts = opts.analyze.clone();
+    analyze_opts.progress = false;
+    std::thread::scope(|s| {
+        for worker in 0..opts.jobs.max(1) {
+            let tx = tx.clone();
+            let (queue, bytes_done, bar, analyze_opts) = (&queue, &bytes_done, &bar, &analyze_opts);
+            s.spawn(move || loop {
+                let next = queue.lock().ok().and_then(|mut q| {
+                    if q.is_empty() {
+                        None
+                    } else {
+                        Some(q.remove(0))
+                    }
+                });
+                let Some((_, path)) = next else { break };
+                bar.start(worker, &path);
+                let r = analyze_one(&path, analyze_opts, bytes_done);
+                if tx.send(r).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for r in rx {
+            if matches!(r.capture.status.as_str(), "damaged" | "unreadable") {
+                failed += 1;
+                errors.push(format!(
+                    "{}: {}",
+                    r.capture.capture,
+                    r.capture
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| r.capture.status.clone())
+                ));
+            }
+            bar.done(r.capture.size, &bytes_done);
+            if write_error.is_none() {
+                if let Err(e) = writers.write(&r) {
+                    write_error = Some(e);
+                }
+            }
+        }
+    });
+    bar.finish();
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    writers.commit()?;
+    report::write(&opts.out, opts.format)?;
+    Ok(BatchSummary {
+        captures: files.len(),
+        failed,
+        errors,
+    })
+}
+
+/// `capsift merge`: concatenate the tables of several batch outputs and
+/// recompute the report.
+pub fn merge(dirs: &[PathBuf], out: &Path, format: TableFormat) -> Result<usize, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let n = tables::merge(dirs, out, format)?;
+    report::write(out, format)?;
+    Ok(n)
+}

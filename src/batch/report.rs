@@ -1,0 +1,238 @@
+//! The cross-capture report (`report.md`, `report.json`), computed with
+//! polars from the batch's tables, so a merged set of shards gets the same
+//! report as one run.
+
+use super::tables::{read, TABLES};
+use crate::report::flows_table::TableFormat;
+use polars::prelude::*;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// Rows of a DataFrame as JSON objects (for the report's small tables).
+fn rows(df: &DataFrame) -> Vec<Value> {
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    (0..df.height())
+        .map(|i| {
+            let mut m = serde_json::Map::new();
+            for (c, name) in df.columns().iter().zip(&names) {
+                let v = match c.get(i) {
+                    Ok(AnyValue::Null) | Err(_) => Value::Null,
+                    Ok(AnyValue::Boolean(b)) => Value::Bool(b),
+                    Ok(AnyValue::String(s)) => Value::String(s.to_string()),
+                    Ok(AnyValue::StringOwned(s)) => Value::String(s.to_string()),
+                    Ok(AnyValue::Int64(x)) => json!(x),
+                    Ok(AnyValue::Int32(x)) => json!(x),
+                    Ok(AnyValue::UInt32(x)) => json!(x),
+                    Ok(AnyValue::UInt64(x)) => json!(x),
+                    Ok(AnyValue::Float64(x)) => json!(x),
+                    Ok(other) => Value::String(other.to_string()),
+                };
+                m.insert(name.clone(), v);
+            }
+            Value::Object(m)
+        })
+        .collect()
+}
+
+fn has(df: &DataFrame, cols: &[&str]) -> bool {
+    df.height() > 0 && cols.iter().all(|c| df.column(c).is_ok())
+}
+
+/// Every query of the report, as (title, rows).
+fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
+    let load = |t: &str| read(dir, t).map(|d| d.unwrap_or_default());
+    let captures = load("captures")?;
+    let findings = load("findings")?;
+    let flows = load("flows")?;
+    let err = |e: PolarsError| format!("report: {e}");
+    let mut out = Vec::new();
+
+    let per_capture = if has(
+        &captures,
+        &["capture", "status", "verdict", "findings", "packets"],
+    ) {
+        captures
+            .clone()
+            .lazy()
+            .select([
+                col("capture"),
+                col("status"),
+                col("verdict"),
+                col("findings"),
+                col("packets"),
+                col("error"),
+            ])
+            .sort(["capture"], Default::default())
+            .collect()
+            .map_err(err)?
+    } else {
+        DataFrame::empty()
+    };
+    out.push(("Verdict per capture", rows(&per_capture)));
+
+    let grouped = if has(&findings, &["kind", "key", "capture", "severity", "title"]) {
+        findings
+            .clone()
+            .lazy()
+            // Rows arrive in worker completion order; sort so the example
+            // title does not depend on it (or on how shards were merged).
+            .sort(["capture", "title"], Default::default())
+            .group_by([col("kind"), col("key")])
+            .agg([
+                col("capture").n_unique().alias("captures"),
+                len().alias("findings"),
+                col("severity").first().alias("severity"),
+                col("title").first().alias("example"),
+            ])
+            .sort_by_exprs(
+                [col("captures"), col("findings"), col("kind"), col("key")],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([true, true, false, false]),
+            )
+            .collect()
+            .map_err(err)?
+    } else {
+        DataFrame::empty()
+    };
+    out.push(("Findings across captures", rows(&grouped)));
+
+    let syn = if has(&flows, &["state", "dst_ip", "dst_port", "capture"]) {
+        flows
+            .clone()
+            .lazy()
+            .filter(col("state").eq(lit("syn_unanswered")))
+            .group_by([col("dst_ip"), col("dst_port")])
+            .agg([
+                len().alias("connections"),
+                col("capture").n_unique().alias("captures"),
+            ])
+            .sort_by_exprs(
+                [col("connections"), col("dst_ip"), col("dst_port")],
+                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+            )
+            .limit(10)
+            .collect()
+            .map_err(err)?
+    } else {
+        DataFrame::empty()
+    };
+    out.push(("Servers with most unanswered SYNs", rows(&syn)));
+
+    let top = if has(&flows, &["retransmissions", "capture", "src_ip", "dst_ip"]) {
+        flows
+            .clone()
+            .lazy()
+            .filter(col("retransmissions").gt(lit(0)))
+            .select([
+                col("capture"),
+                col("flow_id"),
+                col("tunnel"),
+                col("src_ip"),
+                col("src_port"),
+                col("dst_ip"),
+                col("dst_port"),
+                col("retransmissions"),
+                col("state"),
+            ])
+            .sort_by_exprs(
+                [col("retransmissions"), col("capture"), col("flow_id")],
+                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+            )
+            .limit(10)
+            .collect()
+            .map_err(err)?
+    } else {
+        DataFrame::empty()
+    };
+    out.push(("Top flows by retransmissions", rows(&top)));
+
+    let blackholes = if has(&findings, &["kind", "key", "capture"]) {
+        findings
+            .clone()
+            .lazy()
+            .filter(
+                col("kind")
+                    .eq(lit("mtu.blackhole"))
+                    .or(col("kind").eq(lit("mtu.overlay_mismatch"))),
+            )
+            .group_by([col("kind"), col("key")])
+            .agg([col("capture").n_unique().alias("captures")])
+            .sort(["key"], Default::default())
+            .collect()
+            .map_err(err)?
+    } else {
+        DataFrame::empty()
+    };
+    out.push((
+        "Node pairs and overlays with MTU problems",
+        rows(&blackholes),
+    ));
+    Ok(out)
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.replace('|', "\\|").replace('\n', " "),
+        other => other.to_string(),
+    }
+}
+
+/// Write `report.md` and `report.json` into `dir` (atomically).
+pub fn write(dir: &Path, _format: TableFormat) -> Result<(), String> {
+    let sections = compute(dir)?;
+    let mut md = String::new();
+    let _ = writeln!(md, "# capsift batch report\n");
+    let _ = writeln!(md, "Tables in this directory: {}.\n", TABLES.join(", "));
+    let mut js = serde_json::Map::new();
+    js.insert("capsift_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    for (title, rows) in &sections {
+        let _ = writeln!(md, "## {title}\n");
+        if rows.is_empty() {
+            let _ = writeln!(md, "None.\n");
+        } else if let Some(Value::Object(first)) = rows.first() {
+            let cols: Vec<&String> = first.keys().collect();
+            let _ = writeln!(
+                md,
+                "| {} |",
+                cols.iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            );
+            let _ = writeln!(
+                md,
+                "|{}|",
+                cols.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+            );
+            for r in rows.iter().take(50) {
+                let vals: Vec<String> = cols.iter().map(|c| cell(&r[c.as_str()])).collect();
+                let _ = writeln!(md, "| {} |", vals.join(" | "));
+            }
+            if rows.len() > 50 {
+                let _ = writeln!(md, "\n... {} more rows in report.json", rows.len() - 50);
+            }
+            let _ = writeln!(md);
+        }
+        let key = title.to_lowercase().replace(' ', "_");
+        js.insert(key, Value::Array(rows.clone()));
+    }
+    let atomic = |name: &str, text: &str| -> Result<(), String> {
+        let p = dir.join(name);
+        let mut f = crate::atomic_file::AtomicFile::create(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        f.commit().map_err(|e| format!("{}: {e}", p.display()))
+    };
+    atomic("report.md", &md)?;
+    atomic(
+        "report.json",
+        &serde_json::to_string_pretty(&Value::Object(js)).unwrap_or_default(),
+    )
+}

@@ -1,0 +1,179 @@
+//! The batch's tables: `captures`, `findings`, `flows`, `dns`, `tls`, each
+//! written to a temporary name and renamed when the batch is complete.
+
+use super::CaptureResult;
+use crate::report::flows_table::{TableFormat, TableSink};
+use polars::prelude::*;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+pub const TABLES: [&str; 5] = ["captures", "findings", "flows", "dns", "tls"];
+
+pub fn extension(f: TableFormat) -> &'static str {
+    match f {
+        TableFormat::Parquet => "parquet",
+        TableFormat::Csv => "csv",
+        TableFormat::Ndjson => "ndjson",
+    }
+}
+
+pub fn path_of(dir: &Path, table: &str, f: TableFormat) -> PathBuf {
+    dir.join(format!("{table}.{}", extension(f)))
+}
+
+fn tmp_of(p: &Path) -> PathBuf {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    p.with_file_name(format!(".{name}.capsift-tmp-{}", std::process::id()))
+}
+
+pub struct TableSet {
+    sinks: Vec<(PathBuf, TableSink<BufWriter<File>>)>,
+}
+
+impl TableSet {
+    pub fn create(dir: &Path, f: TableFormat) -> Result<TableSet, String> {
+        let mut sinks = Vec::new();
+        for t in TABLES {
+            let dest = path_of(dir, t, f);
+            let tmp = tmp_of(&dest);
+            let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            sinks.push((
+                dest,
+                TableSink::new(BufWriter::with_capacity(1 << 20, file), f),
+            ));
+        }
+        Ok(TableSet { sinks })
+    }
+
+    pub fn write(&mut self, r: &CaptureResult) -> Result<(), String> {
+        let err = |e: std::io::Error| format!("writing tables: {e}");
+        let [c, fi, fl, d, t] = &mut self.sinks[..] else {
+            return Err("table set".into());
+        };
+        c.1.write(&r.capture).map_err(err)?;
+        for v in &r.findings {
+            fi.1.write(v).map_err(err)?;
+        }
+        for v in &r.flows {
+            fl.1.write(v).map_err(err)?;
+        }
+        for v in &r.dns {
+            d.1.write(v).map_err(err)?;
+        }
+        for v in &r.tls {
+            t.1.write(v).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Finish every table, then rename them all into place.
+    pub fn commit(self) -> Result<(), String> {
+        let mut done = Vec::new();
+        for (dest, sink) in self.sinks {
+            sink.finish()
+                .map_err(|e| format!("{}: {e}", dest.display()))?;
+            done.push(dest);
+        }
+        for dest in done {
+            let tmp = tmp_of(&dest);
+            std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Read a table written by a batch, whatever its format.
+pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
+    for f in [TableFormat::Parquet, TableFormat::Ndjson, TableFormat::Csv] {
+        let p = path_of(dir, table, f);
+        if !p.exists() {
+            continue;
+        }
+        let err = |e: PolarsError| format!("{}: {e}", p.display());
+        let file = File::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Ok(Some(DataFrame::empty()));
+        }
+        let df = match f {
+            TableFormat::Parquet => ParquetReader::new(file).finish().map_err(err)?,
+            TableFormat::Ndjson => JsonReader::new(file)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish()
+                .map_err(err)?,
+            TableFormat::Csv => CsvReadOptions::default()
+                .with_has_header(true)
+                .into_reader_with_file_handle(file)
+                .finish()
+                .map_err(err)?,
+        };
+        return Ok(Some(df));
+    }
+    Ok(None)
+}
+
+/// Write a DataFrame as a table, atomically.
+pub fn write_frame(df: &mut DataFrame, dest: &Path, f: TableFormat) -> Result<(), String> {
+    let tmp = tmp_of(dest);
+    let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let err = |e: PolarsError| format!("{}: {e}", dest.display());
+    match f {
+        TableFormat::Parquet => {
+            ParquetWriter::new(file).finish(df).map_err(err)?;
+        }
+        TableFormat::Csv => CsvWriter::new(file)
+            .include_header(true)
+            .finish(df)
+            .map_err(err)?,
+        TableFormat::Ndjson => JsonWriter::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .finish(df)
+            .map_err(err)?,
+    }
+    std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+}
+
+/// Concatenate each table of `dirs` into `out`; returns the captures merged.
+pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, String> {
+    let mut captures = 0;
+    for t in TABLES {
+        let mut frames: Vec<DataFrame> = Vec::new();
+        for d in dirs {
+            match read(d, t)? {
+                Some(df) if df.height() > 0 => frames.push(df),
+                Some(_) => {}
+                None => {
+                    return Err(format!(
+                        "{}: no {t} table (is it a capsift batch output?)",
+                        d.display()
+                    ))
+                }
+            }
+        }
+        let mut merged = match frames.len() {
+            0 => DataFrame::empty(),
+            _ => {
+                let lfs: Vec<LazyFrame> = frames.into_iter().map(|df| df.lazy()).collect();
+                // Shards of one capsift version share each table's columns;
+                // a type inferred differently (all nulls) is widened.
+                concat(
+                    lfs,
+                    UnionArgs {
+                        to_supertypes: true,
+                        ..Default::default()
+                    },
+                )
+                .and_then(|lf| lf.collect())
+                .map_err(|e| format!("merging {t}: {e}"))?
+            }
+        };
+        if t == "captures" {
+            captures = merged.height();
+        }
+        write_frame(&mut merged, &path_of(out, t, f), f)?;
+    }
+    Ok(captures)
+}
