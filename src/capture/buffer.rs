@@ -108,11 +108,11 @@ impl StreamBuffer {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A reader that returns one byte per call, like a slow pipe.
-    struct Trickle(Vec<u8>, usize);
+    pub(in crate::capture) struct Trickle(pub Vec<u8>, pub usize);
     impl Read for Trickle {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
             if self.1 >= self.0.len() || buf.is_empty() {

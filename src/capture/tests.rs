@@ -286,18 +286,7 @@ fn pcapng_trailing_length_mismatch_and_cut_block() {
     assert!(!r.damaged);
 }
 
-/// A reader that hands out one byte at a time, like a slow pipe.
-struct Trickle(Vec<u8>, usize);
-impl Read for Trickle {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.1 >= self.0.len() || buf.is_empty() {
-            return Ok(0);
-        }
-        buf[0] = self.0[self.1];
-        self.1 += 1;
-        Ok(1)
-    }
-}
+use super::buffer::tests::Trickle;
 
 #[test]
 fn pipes_with_short_reads_work() {

@@ -14,7 +14,7 @@
 //! black hole.
 
 use super::finding::sock;
-use super::offload::is_superframe;
+use super::offload::{is_superframe, tcp_segment, TcpSegment};
 use super::{Detector, Evidence, Finding, FinishContext, FlowRef, PacketEvent, Severity};
 use crate::decode::transport::tcp_flags::{ACK, SYN};
 use crate::decode::Layer;
@@ -163,27 +163,16 @@ impl Mtu {
     }
 
     fn segment(&mut self, ev: &PacketEvent<'_, '_>) {
-        let (Some(o), Some(f)) = (ev.obs, ev.flow) else {
+        let Some(TcpSegment {
+            obs: o,
+            flow: f,
+            tcp: t,
+            ip_len,
+            seglen,
+        }) = tcp_segment(ev)
+        else {
             return;
         };
-        if o.copy_of.is_some() || f.proto != 6 {
-            return;
-        }
-        let layers = ev.decoded.outer_layers();
-        let Some((ip_i, _)) = ev.decoded.innermost_ip() else {
-            return;
-        };
-        let (ip_len, claimed) = match &layers[ip_i] {
-            Layer::Ipv4(v) => (u32::from(v.total_len()), v.bounds().claimed),
-            Layer::Ipv6(v) => (u32::from(v.payload_len()) + 40, v.bounds().claimed),
-            _ => return,
-        };
-        let Some(Layer::Tcp(t)) = layers.get(ip_i + 1) else {
-            return;
-        };
-        let seglen = claimed.map_or(ev.decoded.payload.len(), |c| {
-            c.saturating_sub(t.header_len())
-        }) as u32;
         if !self.flows.contains_key(&f.id) && self.flows.len() >= MAX_FLOWS {
             return;
         }

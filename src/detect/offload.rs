@@ -24,6 +24,44 @@ pub fn is_superframe(flow: Option<&Flow>, dir: usize, seglen: u32, ip_len: u32) 
     }
 }
 
+/// A TCP segment (first copy only) with the sizes the MTU detectors use.
+pub(crate) struct TcpSegment<'p, 'a> {
+    pub obs: crate::flow::Observation,
+    pub flow: &'p Flow,
+    pub tcp: crate::decode::transport::TcpView<'a>,
+    /// Innermost IP length field (0 for TSO/BIG TCP).
+    pub ip_len: u32,
+    /// Payload bytes according to the IP header.
+    pub seglen: u32,
+}
+
+pub(crate) fn tcp_segment<'p, 'a>(ev: &PacketEvent<'p, 'a>) -> Option<TcpSegment<'p, 'a>> {
+    let (o, f) = (ev.obs?, ev.flow?);
+    if o.copy_of.is_some() || f.proto != 6 {
+        return None;
+    }
+    let layers = ev.decoded.outer_layers();
+    let (ip_i, _) = ev.decoded.innermost_ip()?;
+    let (ip_len, claimed) = match &layers[ip_i] {
+        Layer::Ipv4(v) => (u32::from(v.total_len()), v.bounds().claimed),
+        Layer::Ipv6(v) => (u32::from(v.payload_len()) + 40, v.bounds().claimed),
+        _ => return None,
+    };
+    let Some(Layer::Tcp(t)) = layers.get(ip_i + 1) else {
+        return None;
+    };
+    let seglen = claimed.map_or(ev.decoded.payload.len(), |c| {
+        c.saturating_sub(t.header_len())
+    }) as u32;
+    Some(TcpSegment {
+        obs: o,
+        flow: f,
+        tcp: *t,
+        ip_len,
+        seglen,
+    })
+}
+
 #[derive(Default)]
 pub struct OffloadSuperframes {
     count: u64,
@@ -33,27 +71,16 @@ pub struct OffloadSuperframes {
 
 impl Detector for OffloadSuperframes {
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {
-        let (Some(o), Some(f)) = (ev.obs, ev.flow) else {
+        let Some(TcpSegment {
+            obs: o,
+            flow: f,
+            tcp: _,
+            ip_len,
+            seglen,
+        }) = tcp_segment(ev)
+        else {
             return;
         };
-        if o.copy_of.is_some() || f.proto != 6 {
-            return;
-        }
-        let layers = ev.decoded.outer_layers();
-        let Some((ip_i, _)) = ev.decoded.innermost_ip() else {
-            return;
-        };
-        let (ip_len, claimed) = match &layers[ip_i] {
-            Layer::Ipv4(v) => (u32::from(v.total_len()), v.bounds().claimed),
-            Layer::Ipv6(v) => (u32::from(v.payload_len()) + 40, v.bounds().claimed),
-            _ => return,
-        };
-        let Some(Layer::Tcp(t)) = layers.get(ip_i + 1) else {
-            return;
-        };
-        let seglen = claimed.map_or(ev.decoded.payload.len(), |c| {
-            c.saturating_sub(t.header_len())
-        }) as u32;
         let wire_len = if ip_len == 0 { ev.pkt.orig_len } else { ip_len };
         if seglen > 0 && is_superframe(Some(f), o.dir, seglen, ip_len) {
             self.count += 1;
