@@ -19,8 +19,10 @@ use transport::{IcmpView, TcpView, UdpView};
 use tunnel::{gre, GeneveView, GreView, VxlanView, WireGuardView};
 
 /// Deeper stacks are cut here with a `decode.depth_limit` warning: real
-/// overlays nest three or four tunnels at most, hostile files a thousand.
-pub const MAX_LAYERS: usize = 32;
+/// overlays nest three or four tunnels (about a dozen layers) at most,
+/// hostile files a thousand. A decoded packet is copied by value, so the
+/// bound is also what a packet costs to pass around.
+pub const MAX_LAYERS: usize = 16;
 
 /// Why a header could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -208,16 +208,14 @@ impl Mtu {
                     other.syn = None;
                 }
             }
-            let acked: Vec<u32> = other
-                .segs
-                .iter()
-                .filter(|(seq, s)| seq_le(seq.wrapping_add(s.len), ack))
-                .map(|(seq, _)| *seq)
-                .collect();
-            for seq in acked {
-                if let Some(s) = other.segs.remove(&seq) {
-                    other.max_acked_ip = other.max_acked_ip.max(s.ip_len);
+            // Segments are kept in sequence order, so what this ACK covers
+            // is a prefix (a sequence wrap only delays a few removals).
+            while let Some((&seq, s)) = other.segs.first_key_value() {
+                if !seq_le(seq.wrapping_add(s.len), ack) {
+                    break;
                 }
+                other.max_acked_ip = other.max_acked_ip.max(s.ip_len);
+                other.segs.remove(&seq);
             }
         }
     }

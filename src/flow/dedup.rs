@@ -106,6 +106,11 @@ pub fn fingerprint(d: &Decoded<'_>, ip_index: usize) -> Option<u64> {
 /// files that interleave interfaces in blocks (time jumping back) work too.
 pub struct CopyDetector {
     slots: Vec<Slot>,
+    /// The only capture point seen so far; while there is one, packets go
+    /// to a small ring instead of the table (a copy needs a second point).
+    single: Option<CapturePoint>,
+    ring: Vec<Slot>,
+    ring_at: usize,
     /// Copies seen, per pair of capture points (first seen, copy).
     pub pairs: HashMap<(CapturePoint, CapturePoint), PairStats>,
     pub copies: u64,
@@ -119,13 +124,20 @@ struct Slot {
     point: CapturePoint,
 }
 
-/// 2^18 slots: more than the packets of a 50 ms window at a million packets per second.
-const SLOTS: usize = 1 << 18;
+/// 2^14 slots (640 KB, cache-friendly): copies of one packet at several
+/// points arrive microseconds apart, so a slot is rarely reused before its
+/// copies come; the 50 ms window still bounds how old a match may be.
+const SLOTS: usize = 1 << 14;
+/// Packets remembered while only one capture point has been seen.
+const RING: usize = 4096;
 
 impl Default for CopyDetector {
     fn default() -> Self {
         CopyDetector {
             slots: Vec::new(),
+            single: None,
+            ring: Vec::new(),
+            ring_at: 0,
             pairs: HashMap::default(),
             copies: 0,
         }
@@ -142,7 +154,29 @@ impl CopyDetector {
         ts: Timestamp,
         frame: u64,
     ) -> Option<u64> {
+        // One capture point so far (most captures): remember the latest
+        // packets only, in a ring, cheaply. When a second point appears,
+        // the ring seeds the table, so copies arriving right after the
+        // original (microseconds apart) are still recognised.
         if self.slots.is_empty() {
+            if self.single.is_none() || self.single == Some(point) {
+                self.single = Some(point);
+                let s = Slot {
+                    fp,
+                    ts,
+                    frame,
+                    point,
+                };
+                if self.ring.len() < RING {
+                    self.ring.push(s);
+                } else {
+                    self.ring[self.ring_at] = s;
+                    self.ring_at = (self.ring_at + 1) % RING;
+                }
+                return None;
+            }
+            // A second capture point: from now on, the table.
+            self.single = None;
             self.slots = vec![
                 Slot {
                     fp: 0,
@@ -152,6 +186,9 @@ impl CopyDetector {
                 };
                 SLOTS
             ];
+            for s in std::mem::take(&mut self.ring) {
+                self.slots[(s.fp as usize) & (SLOTS - 1)] = s;
+            }
         }
         let slot = &mut self.slots[(fp as usize) & (SLOTS - 1)];
         let recent = slot.fp == fp && ts.0.abs_diff(slot.ts.0) <= COPY_WINDOW_NS as u64;

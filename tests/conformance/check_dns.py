@@ -31,27 +31,16 @@ dns-exceptions.tsv), 1 when a file failed or an exception is stale/invalid,
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
-import ctypes
-import ctypes.util
-import fnmatch
-import ipaddress
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import xml.etree.ElementTree as ET
-import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SCRIPT_DIR = Path(__file__).resolve().parent
-REPO_ROOT = SCRIPT_DIR.parent.parent
-DEFAULT_DIRS = ["captures", "../shared/corpus/dns"]  # relative to REPO_ROOT
+sys.path.insert(0, str(SCRIPT_DIR))
+import conformance_common as cc  # noqa: E402  (the shared module beside this script)
+
+DEFAULT_DIRS = ["captures", "../shared/corpus/dns"]  # relative to the repository root
 DEFAULT_EXCEPTIONS = SCRIPT_DIR / "dns-exceptions.tsv"
 TSHARK_TIMEOUT = 900
 CAPSIFT_TIMEOUT = 900
@@ -61,6 +50,8 @@ DNS_PORT = 53
 COPY_WINDOW = 0.050
 # Unexplained differences written on a file's line (all of them with --verbose).
 MAX_DIFFS_ON_LINE = 10
+# Frames or rows listed in a difference's note.
+MAX_LIST = 12
 
 # --- names ------------------------------------------------------------------------------
 
@@ -107,26 +98,6 @@ def norm_name(name: str) -> str:
     if name == "<Root>":
         return ""
     return name.rstrip(".").lower()
-
-
-def norm_ip(text: str) -> str:
-    try:
-        return ipaddress.ip_address(text.strip()).compressed
-    except ValueError:
-        return text.strip()
-
-
-def _int(text, default=None):
-    if text is None:
-        return default
-    if isinstance(text, bool):
-        return int(text)
-    if isinstance(text, int):
-        return text
-    try:
-        return int(str(text).strip(), 0)
-    except ValueError:
-        return default
 
 
 # --- tshark -----------------------------------------------------------------------------
@@ -181,10 +152,7 @@ class TsMsg:
 
 
 @dataclass
-class TsharkResult:
-    msgs: list = field(default_factory=list)
-    exit_code: int = 0
-    error: str = ""
+class TsharkResult(cc.PdmlResult):
     quoted: int = 0             # DNS inside ICMP error quotes (not messages of the frame)
     other_port: int = 0         # DNS messages whose own transport is not port 53
 
@@ -212,23 +180,23 @@ def parse_dns_proto(proto, frame, ts, transport, src, sport, dst, dport, point) 
         name = f.get("name", "")
         show = f.get("show", "")
         if name == "dns.id" and rid is None:
-            rid = _int(show, 0)
+            rid = cc.int_or(show, 0)
         elif name == "dns.flags.response" and resp is None:
             resp = show == "1"
         elif name == "dns.flags.rcode" and rcode is None:
-            rcode = _int(show, 0)
+            rcode = cc.int_or(show, 0)
         elif name == "dns.qry.name" and qname is None:
             qname = show
         elif name == "dns.qry.type" and qtype is None:
-            qtype = _int(show)
+            qtype = cc.int_or(show)
             qtype_name = _type_short(f.get("showname", ""))
         elif name == "dns.resp.ext_rcode" and not opt_seen:
             opt_seen = True
-            ext = _int(show, 0) or 0
+            ext = cc.int_or(show, 0) or 0
         elif name == "dns.response_to" and response_to is None:
-            response_to = _int(show)
+            response_to = cc.int_or(show)
         elif name == "dns.retransmit_response_in" and retrans_of is None:
-            retrans_of = _int(show)
+            retrans_of = cc.int_or(show)
         elif name == "dns.retransmission":
             retrans = True
     if resp and rcode is not None:
@@ -248,7 +216,7 @@ def parse_packet(pkt, res: TsharkResult):
         if pname == "geninfo":
             for f in proto.findall("field"):
                 if f.get("name") == "num":
-                    frame = _int(f.get("show"), 0)
+                    frame = cc.int_or(f.get("show"), 0)
                 elif f.get("name") == "timestamp":
                     try:
                         ts = float(f.get("value", "0"))
@@ -270,16 +238,16 @@ def parse_packet(pkt, res: TsharkResult):
             pre = "ip." if pname == "ip" else "ipv6."
             for f in proto.findall("field"):
                 if f.get("name") == pre + "src":
-                    src = norm_ip(f.get("show", ""))
+                    src = cc.norm_ip(f.get("show", ""))
                 elif f.get("name") == pre + "dst":
-                    dst = norm_ip(f.get("show", ""))
+                    dst = cc.norm_ip(f.get("show", ""))
         elif pname in ("udp", "tcp"):
             transport = pname
             for f in proto.findall("field"):
                 if f.get("name") == pname + ".srcport":
-                    sport = _int(f.get("show"), 0)
+                    sport = cc.int_or(f.get("show"), 0)
                 elif f.get("name") == pname + ".dstport":
-                    dport = _int(f.get("show"), 0)
+                    dport = cc.int_or(f.get("show"), 0)
         elif pname == "_ws.malformed":
             if res.msgs and res.msgs[-1].frame == frame:
                 res.msgs[-1].malformed = True
@@ -295,31 +263,8 @@ def parse_packet(pkt, res: TsharkResult):
 
 
 def run_tshark(path: str, env: dict) -> TsharkResult:
-    res = TsharkResult()
-    with tempfile.TemporaryFile() as errf:
-        proc = subprocess.Popen(tshark_command(path), stdout=subprocess.PIPE, stderr=errf,
-                                env=env)
-        try:
-            try:
-                for event, elem in ET.iterparse(proc.stdout, events=("end",)):
-                    if elem.tag == "packet":
-                        parse_packet(elem, res)
-                        elem.clear()
-            except ET.ParseError as e:
-                # tshark stopped mid-document (damaged capture); keep what was read.
-                res.error = f"PDML cut short ({e})"
-            proc.wait(timeout=TSHARK_TIMEOUT)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        errf.seek(0)
-        err = "\n".join(l for l in errf.read().decode("utf-8", "replace").splitlines()
-                        if l.strip() and "Running as user" not in l)
-    res.exit_code = proc.returncode
-    if proc.returncode:
-        res.error = err or res.error
-    return res
+    return cc.run_tshark_pdml(tshark_command(path), env, TsharkResult(), parse_packet,
+                              TSHARK_TIMEOUT)
 
 
 # --- capsift ----------------------------------------------------------------------------
@@ -345,291 +290,33 @@ class Row:
         return s
 
 
-@dataclass
-class CapsiftResult:
-    rows: list = field(default_factory=list)
-    error: str = ""
-    crash: str = ""
+def row_from_json(n: int, r: dict) -> Row:
+    rcode = r.get("rcode")
+    return Row(
+        n=n,
+        frame=int(r["frame"]),
+        response_frame=cc.int_or(r.get("response_frame")),
+        id=int(r["id"]),
+        qname=norm_name(str(r.get("qname") or "")),
+        qtype=str(r.get("qtype") or ""),
+        rcode=None if rcode is None else str(rcode),
+        retransmits=cc.int_or(r.get("retransmits"), 0) or 0,
+        client=cc.norm_ip(str(r.get("client_ip", ""))),
+        server=cc.norm_ip(str(r.get("server_ip", ""))),
+        transport=str(r.get("transport", "")),
+    )
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ""
-
-
-def run_capsift(capsift: str, path: str) -> CapsiftResult:
+def run_capsift(capsift: str, path: str) -> cc.TableResult:
     cmd = [capsift, "table", "dns", "--format", "ndjson", "-q", path]
-    res = CapsiftResult()
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=CAPSIFT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        res.crash = f"capsift timed out after {CAPSIFT_TIMEOUT}s"
-        return res
-    except OSError as e:
-        res.crash = f"cannot run capsift: {e}"
-        return res
-    stderr = proc.stderr.decode("utf-8", "replace")
-    if proc.returncode < 0:
-        res.crash = f"capsift killed by signal {-proc.returncode}"
-        return res
-    if "panicked at" in stderr or proc.returncode == 101:
-        tail = stderr[stderr.find("panicked at"):] if "panicked at" in stderr else stderr
-        res.crash = ("capsift panicked (exit %d): " % proc.returncode
-                     + " ".join(l.strip() for l in tail.splitlines() if l.strip())[:300])
-        return res
-    if proc.returncode != 0:
-        res.error = f"capsift exit {proc.returncode}: {_first_line(stderr)}"
-    n = 0
-    for no, line in enumerate(proc.stdout.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-            if not isinstance(r, dict):
-                raise TypeError("not an object")
-            n += 1
-            rcode = r.get("rcode")
-            res.rows.append(Row(
-                n=n,
-                frame=int(r["frame"]),
-                response_frame=_int(r.get("response_frame")),
-                id=int(r["id"]),
-                qname=norm_name(str(r.get("qname") or "")),
-                qtype=str(r.get("qtype") or ""),
-                rcode=None if rcode is None else str(rcode),
-                retransmits=_int(r.get("retransmits"), 0) or 0,
-                client=norm_ip(str(r.get("client_ip", ""))),
-                server=norm_ip(str(r.get("server_ip", ""))),
-                transport=str(r.get("transport", "")),
-            ))
-        except (ValueError, TypeError, KeyError) as e:
-            res.error = res.error or f"capsift output line {no} is not a dns row ({e})"
-    return res
-
-
-# --- capture discovery and decompression (as in check_tcp.py) ---------------------------
-
-PCAP_MAGICS = {bytes.fromhex(h) for h in
-               ["a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "a1b2cd34", "34cdb2a1"]}
-PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")
-GZIP_MAGIC = bytes.fromhex("1f8b")
-ZSTD_MAGIC = bytes.fromhex("28b52ffd")
-
-
-def sniff_file(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(4)
-    except OSError:
-        return None
-    if data[:4] in PCAP_MAGICS:
-        return "pcap"
-    if data[:4] == PCAPNG_MAGIC:
-        return "pcapng"
-    if data[:2] == GZIP_MAGIC:
-        return "gzip"
-    if data[:4] == ZSTD_MAGIC:
-        return "zstd"
-    return None
-
-
-def gunzip(src: Path, dst) -> str:
-    with open(src, "rb") as fh:
-        data = fh.read()
-    while data:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            dst.write(d.decompress(data))
-            dst.write(d.flush())
-        except zlib.error as e:
-            return f"gzip stream damaged ({e}); tshark read the part before it"
-        if not d.eof:
-            return "gzip stream cut short; tshark read the part before the cut"
-        data = d.unused_data
-        if data[:2] != GZIP_MAGIC:
-            break
-    return ""
-
-
-class _ZIn(ctypes.Structure):
-    _fields_ = [("src", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-class _ZOut(ctypes.Structure):
-    _fields_ = [("dst", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-def unzstd(src: Path, dst) -> str:
-    lib = None
-    for name in [ctypes.util.find_library("zstd"), "libzstd.so.1", "libzstd.1.dylib"]:
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    if lib is None:
-        exe = shutil.which("zstd")
-        if exe is None:
-            raise RuntimeError("zstd-compressed and neither libzstd nor the zstd tool is available")
-        dst.flush()
-        proc = subprocess.run([exe, "-dc", "--", str(src)], stdout=dst, stderr=subprocess.PIPE)
-        return ("zstd stream damaged; tshark read the part before it"
-                if proc.returncode else "")
-    lib.ZSTD_createDStream.restype = ctypes.c_void_p
-    lib.ZSTD_freeDStream.argtypes = [ctypes.c_void_p]
-    lib.ZSTD_initDStream.argtypes = [ctypes.c_void_p]
-    lib.ZSTD_initDStream.restype = ctypes.c_size_t
-    lib.ZSTD_decompressStream.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ZOut),
-                                          ctypes.POINTER(_ZIn)]
-    lib.ZSTD_decompressStream.restype = ctypes.c_size_t
-    lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
-    lib.ZSTD_isError.restype = ctypes.c_uint
-    lib.ZSTD_DStreamOutSize.restype = ctypes.c_size_t
-    ds = lib.ZSTD_createDStream()
-    if not ds:
-        raise RuntimeError("ZSTD_createDStream failed")
-    try:
-        lib.ZSTD_initDStream(ds)
-        out_size = lib.ZSTD_DStreamOutSize()
-        out_buf = ctypes.create_string_buffer(out_size)
-        ret = 0
-        with open(src, "rb") as fh:
-            while True:
-                chunk = fh.read(1 << 17)
-                if not chunk:
-                    break
-                in_buf = ctypes.create_string_buffer(chunk, len(chunk))
-                zin = _ZIn(ctypes.cast(in_buf, ctypes.c_void_p), len(chunk), 0)
-                while True:
-                    zout = _ZOut(ctypes.cast(out_buf, ctypes.c_void_p), out_size, 0)
-                    ret = lib.ZSTD_decompressStream(ds, ctypes.byref(zout), ctypes.byref(zin))
-                    if lib.ZSTD_isError(ret):
-                        return "zstd stream damaged; tshark read the part before it"
-                    dst.write(out_buf.raw[:zout.pos])
-                    if zin.pos >= zin.size and zout.pos < out_size:
-                        break
-        return "zstd stream cut short; tshark read the part before the cut" if ret else ""
-    finally:
-        lib.ZSTD_freeDStream(ds)
-
-
-@dataclass
-class Capture:
-    path: Path
-    key: str
-    kind: str
-    root: str
-
-    def candidates(self) -> list[str]:
-        parts = Path(os.path.abspath(self.path)).parts[1:]
-        return [self.key] + ["/".join(parts[i:]) for i in range(len(parts))]
-
-
-def capture_key(fp: Path, base: Path | None) -> str:
-    real = Path(os.path.realpath(fp))
-    for d in DEFAULT_DIRS:
-        root = Path(os.path.realpath(REPO_ROOT / d))
-        try:
-            return real.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    if base is None:
-        return fp.name
-    return fp.relative_to(base).as_posix()
-
-
-def discover(paths: list[str], explicit: bool) -> tuple[list[Capture], list[str]]:
-    caps, skipped = [], []
-    for arg in paths:
-        disp = arg.rstrip("/") or arg
-        p = Path(arg)
-        if not explicit and not p.is_absolute():
-            p = REPO_ROOT / p
-        if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    fp = Path(dirpath) / name
-                    if fp.is_file():
-                        kind = sniff_file(fp)
-                        if kind:
-                            caps.append(Capture(fp, capture_key(fp, p), kind, disp))
-        elif p.is_file():
-            kind = sniff_file(p)
-            if kind is None:
-                skipped.append(f"skipped: {disp} is not a pcap/pcapng/gzip/zstd file")
-            else:
-                caps.append(Capture(p, capture_key(p, None), kind, str(p.parent)))
-        else:
-            skipped.append(f"skipped: {disp} not present")
-    return caps, skipped
-
-
-# --- exceptions -------------------------------------------------------------------------
-
-@dataclass
-class Exc:
-    line: int
-    file: str
-    metric: str
-    capsift: str
-    tshark: str
-    reason: str
-    exercised: bool = False
-    used: bool = False
-
-    def matches_file(self, cands) -> bool:
-        return any(fnmatch.fnmatchcase(c, self.file) for c in cands)
-
-    def matches(self, cands, metric, c, t) -> bool:
-        return (self.matches_file(cands) and fnmatch.fnmatchcase(metric, self.metric)
-                and fnmatch.fnmatchcase(str(c), self.capsift)
-                and fnmatch.fnmatchcase(str(t), self.tshark))
-
-
-def load_exceptions(path: Path) -> tuple[list[Exc], list[str]]:
-    excs, problems = [], []
-    with open(path, encoding="utf-8") as fh:
-        for no, raw in enumerate(fh, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            cols = line.split("\t")
-            if cols[0].strip() == "file" and len(cols) > 1 and cols[1].strip() == "metric":
-                continue
-            if len(cols) < 5:
-                problems.append(f"{path.name}:{no}: expected 5 tab-separated columns "
-                                f"(file, metric, capsift, tshark, reason), got {len(cols)}")
-                continue
-            reason = "\t".join(cols[4:]).strip()
-            if not reason or reason.upper() == "TODO":
-                problems.append(f"{path.name}:{no}: the reason column is empty or TODO")
-                continue
-            f, m, c, t = (x.strip() for x in cols[:4])
-            if not (f and m and c and t):
-                problems.append(f"{path.name}:{no}: empty file/metric/capsift/tshark column")
-                continue
-            excs.append(Exc(no, f, m, c, t, reason))
-    return excs, problems
+    return cc.capsift_table_rows(cmd, CAPSIFT_TIMEOUT, "dns", row_from_json)
 
 
 # --- comparison -------------------------------------------------------------------------
 
-@dataclass
-class Diff:
-    metric: str      # query@F, queries@NAME/TYPE, response@F, pair@F
-    capsift: str
-    tshark: str
-    note: str = ""   # diagnosis hint, not matched by exceptions
-
-    def text(self) -> str:
-        s = f"{self.metric} capsift={self.capsift} tshark={self.tshark}"
-        return s + (f" ({self.note})" if self.note else "")
+class Diff(cc.Diff):
+    """metric: query@F, queries@NAME/TYPE, copies@NAME/TYPE, retransmit@F, response@F,
+    copy@F or pair@F."""
 
 
 @dataclass
@@ -666,7 +353,7 @@ def find_copies(msgs: list) -> dict:
     return copies
 
 
-def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
+def compare(ts: TsharkResult, cr: cc.TableResult, verbose: bool) -> Comparison:
     cmp = Comparison(rows=len(cr.rows))
     queries = [m for m in ts.msgs if not m.response]
     responses = [m for m in ts.msgs if m.response]
@@ -729,7 +416,7 @@ def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
         if c == ts_orig.get(key, 0):
             cmp.diffs.append(Diff(f"copies@{name}", str(c), str(t),
                                   "the extra tshark queries are copies at another capture "
-                                  "point: " + _cap_list(copy_frames)))
+                                  "point: " + cc.cap_list(copy_frames, MAX_LIST)))
             continue
         extra = []
         for m in of_key:
@@ -745,8 +432,8 @@ def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
                 if (r.qname, r.qtype) == key]
         cmp.diffs.append(Diff(f"queries@{name}", str(c), str(t),
                               "tshark queries that are no capsift first transmission: "
-                              + (_cap_list(extra) or "none") + "; capsift: "
-                              + (_cap_list(rows) or "no row")))
+                              + (cc.cap_list(extra, MAX_LIST) or "none") + "; capsift: "
+                              + (cc.cap_list(rows, MAX_LIST) or "no row")))
     cmp.retrans = sum(1 for m in queries if id(m) not in first_of)
     # A further transmission belongs to the capsift row it repeats (same client, server,
     # id and question, asked before it and not yet answered). A retry over another
@@ -847,211 +534,60 @@ def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
     return cmp
 
 
-def _cap_list(items: list, limit: int = 12) -> str:
-    s = ", ".join(items[:limit])
-    return s + (f", +{len(items) - limit} more" if len(items) > limit else "")
-
-
 # --- per file ---------------------------------------------------------------------------
 
-@dataclass
-class Outcome:
-    capture: Capture
-    ts: TsharkResult | None = None
-    cs: CapsiftResult | None = None
-    skipped: str = ""
-    notes: list = field(default_factory=list)
-
-
-def process(cap: Capture, capsift: str, env: dict) -> Outcome:
-    out = Outcome(cap)
-    with tempfile.TemporaryDirectory(prefix="capsift-dnsconf-") as tmp:
-        tshark_input = str(cap.path)
-        if cap.kind in ("gzip", "zstd"):
-            plain = Path(tmp) / "capture"
-            try:
-                with open(plain, "wb") as fh:
-                    note = gunzip(cap.path, fh) if cap.kind == "gzip" else unzstd(cap.path, fh)
-            except (RuntimeError, OSError) as e:
-                out.skipped = f"{cap.kind}: {e}"
-                return out
-            if note:
-                out.notes.append(note)
-            if sniff_file(plain) not in ("pcap", "pcapng"):
-                out.skipped = f"{cap.kind}-compressed but no pcap/pcapng inside"
-                return out
-            tshark_input = str(plain)
-        try:
-            out.ts = run_tshark(tshark_input, env)
-        except subprocess.TimeoutExpired:
-            out.skipped = f"tshark timed out after {TSHARK_TIMEOUT}s"
-            return out
-        if out.ts.exit_code or out.ts.error:
-            msg = _first_line(out.ts.error.replace(tshark_input, cap.key)) or \
-                f"exit {out.ts.exit_code}"
-            msg = msg[len("tshark: "):] if msg.startswith("tshark: ") else msg
-            out.notes.append(f"tshark stopped early: {msg}")
-    out.cs = run_capsift(capsift, str(cap.path))
+def process(cap: cc.Capture, capsift: str, env: dict) -> cc.TableOutcome:
+    out = cc.TableOutcome(cap)
+    out.ts = cc.run_tshark_on(cap, out, "capsift-dnsconf-",
+                              lambda path: run_tshark(path, env), TSHARK_TIMEOUT)
+    if out.ts is not None:
+        out.cs = run_capsift(capsift, str(cap.path))
     return out
 
 
-def judge(out: Outcome, exceptions: list[Exc], verbose: bool):
-    cap = out.capture
-    cands = cap.candidates()
-    for e in exceptions:
-        if e.matches_file(cands):
-            e.exercised = True
+def describe(out: cc.TableOutcome, cmp: Comparison):
+    """(summary, notes, parts) of a file's line, see cc.judge_table."""
     ts, cs = out.ts, out.cs
-    notes = list(out.notes)
-    if cs.error:
-        notes.append(cs.error)
+    notes, parts = [], []
     if ts.quoted:
         notes.append(f"{ts.quoted} DNS message(s) inside ICMP quotes not compared")
     if ts.other_port:
         notes.append(f"{ts.other_port} DNS message(s) not on port 53 in their own "
                      f"transport not compared")
-    cmp = compare(ts, cs, verbose)
-    unexplained, excepted = [], []
-    for d in cmp.diffs:
-        exc = next((e for e in exceptions if e.matches(cands, d.metric, d.capsift, d.tshark)),
-                   None)
-        if exc:
-            exc.used = True
-            excepted.append((d, exc))
-        else:
-            unexplained.append(d)
-    ok = not unexplained and not cs.crash
     if not ts.msgs and not cs.rows and not cs.crash:
-        head = f"{cap.key}: no DNS on port 53"
+        summary = "no DNS on port 53"
     else:
-        head = (f"{cap.key}: {cmp.queries} queries ({cmp.first_tx}/{cmp.rows} capsift rows "
-                f"matched at their first frame, {cmp.retrans} further transmissions), "
-                f"{cmp.responses_ok}/{cmp.responses} responses agree on name/type/rcode")
-    parts = []
-    if cs.crash:
-        parts.append(f"CRASH {cs.crash}")
-    if unexplained:
-        shown = unexplained if verbose else unexplained[:MAX_DIFFS_ON_LINE]
-        more = len(unexplained) - len(shown)
-        parts.append("; ".join("DIFF " + d.text() for d in shown)
-                     + (f"; +{more} more differences (--verbose or --template lists all)"
-                        if more else ""))
-    if excepted:
-        parts.append("expected: " + "; ".join(
-            f"{d.metric} capsift={d.capsift} tshark={d.tshark} [dns-exceptions:{e.line}]"
-            for d, e in excepted))
+        summary = (f"{cmp.queries} queries ({cmp.first_tx}/{cmp.rows} capsift rows "
+                   f"matched at their first frame, {cmp.retrans} further transmissions), "
+                   f"{cmp.responses_ok}/{cmp.responses} responses agree on name/type/rcode")
     if cmp.copies:
         parts.append(f"{cmp.copies} tshark messages are copies at another capture point")
     if cmp.unknown_types:
         parts.append("capsift prints Unknown for " + ", ".join(sorted(cmp.unknown_types)))
-    line = ("ok   " if ok else "FAIL ") + head
-    if parts:
-        line += " | " + " | ".join(parts)
-    if notes:
-        line += "".join(f" [{n}]" for n in notes)
-    return ok, line, cmp.detail, unexplained
+    return summary, notes, parts
+
+
+def judge(out: cc.TableOutcome, exceptions: list[cc.Exc], verbose: bool):
+    return cc.judge_table(out, exceptions, verbose, MAX_DIFFS_ON_LINE, "dns-exceptions",
+                          compare, describe)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description="Compare capsift's DNS transactions (table dns) with tshark's DNS "
-                    "messages: query names, types, retransmissions, responses and rcodes.")
-    ap.add_argument("paths", nargs="*", metavar="DIR_OR_FILE",
-                    help="capture files or directories (recursive); default: "
-                         + " and ".join(DEFAULT_DIRS) + " relative to the repository root")
-    ap.add_argument("--capsift", default=str(REPO_ROOT / "target/release/capsift"))
-    ap.add_argument("--exceptions", default=None,
-                    help="exceptions TSV (default: tests/conformance/dns-exceptions.tsv "
-                         "if it exists)")
-    ap.add_argument("--verbose", "-v", action="store_true",
-                    help="list every tshark DNS message and every capsift row")
-    ap.add_argument("--template", action="store_true",
-                    help="print a TSV row (reason TODO) on stderr for every difference "
-                         "that no exception explains")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel files (default 2)")
+    ap = cc.new_parser("Compare capsift's DNS transactions (table dns) with tshark's DNS "
+                       "messages: query names, types, retransmissions, responses and rcodes.",
+                       DEFAULT_DIRS, DEFAULT_EXCEPTIONS)
+    cc.add_verbose_option(ap, "list every tshark DNS message and every capsift row")
+    cc.add_template_option(ap)
+    cc.add_jobs_option(ap)
     args = ap.parse_args(argv)
 
-    def say(msg=""):
-        print(msg, flush=True)
-
-    if shutil.which("tshark") is None:
-        print("error: tshark not found on PATH", file=sys.stderr)
-        return 2
-    capsift = args.capsift
-    if not os.path.isfile(capsift) or not os.access(capsift, os.X_OK):
-        print(f"error: capsift binary not found or not executable: {capsift}", file=sys.stderr)
-        return 2
-    capsift = os.path.abspath(capsift)
-
-    exceptions: list[Exc] = []
-    problems: list[str] = []
-    exc_path = Path(args.exceptions) if args.exceptions else DEFAULT_EXCEPTIONS
-    if exc_path.is_file():
-        exceptions, problems = load_exceptions(exc_path)
-    elif args.exceptions:
-        print(f"error: exceptions file not found: {exc_path}", file=sys.stderr)
+    st = cc.setup(args, DEFAULT_DIRS, DEFAULT_EXCEPTIONS)
+    if st is None:
         return 2
 
-    caps, skipped_msgs = discover(args.paths or DEFAULT_DIRS, bool(args.paths))
-    for msg in skipped_msgs:
-        say(msg)
-    n_skipped = len(skipped_msgs)
-
-    conf_dir = tempfile.mkdtemp(prefix="capsift-dnsconf-profile-")
-    env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf_dir, LC_ALL="C")
-    passed = failed = 0
-    current_root = None
-    multi_root = len({c.root for c in caps}) > 1
-    template = []
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(process, c, capsift, env) for c in caps]
-            for fut in futures:
-                out = fut.result()
-                cap = out.capture
-                if multi_root and cap.root != current_root:
-                    say(f"== {cap.root}")
-                current_root = cap.root
-                if out.skipped:
-                    n_skipped += 1
-                    say(f"skipped: {cap.key} ({out.skipped})")
-                    continue
-                ok, line, detail, unexplained = judge(out, exceptions, args.verbose)
-                if ok:
-                    passed += 1
-                else:
-                    failed += 1
-                say(line)
-                for d in detail:
-                    say(d)
-                for d in unexplained:
-                    template.append(f"{cap.key}\t{d.metric}\t{d.capsift}\t{d.tshark}\tTODO")
-    finally:
-        shutil.rmtree(conf_dir, ignore_errors=True)
-
-    for p in problems:
-        failed += 1
-        say(f"BAD exception {p}")
-    not_exercised = 0
-    for e in exceptions:
-        if e.exercised and not e.used:
-            failed += 1
-            say(f"STALE exception line {e.line}: file={e.file} metric={e.metric} "
-                f"capsift={e.capsift} tshark={e.tshark} matches no current difference "
-                f"(remove or update it)")
-        elif not e.exercised:
-            not_exercised += 1
-    if not_exercised:
-        say(f"note: {not_exercised} exception(s) not exercised (no matching file in this run)")
-    if args.template and template:
-        print("file\tmetric\tcapsift\ttshark\treason", file=sys.stderr)
-        for t in template:
-            print(t, file=sys.stderr)
-    summary = f"dns-conformance: {passed} passed, {failed} failed"
-    if n_skipped:
-        summary += f", {n_skipped} skipped"
-    say(summary)
-    return 1 if failed else 0
+    return cc.check_files(st, args.jobs, lambda c, env: process(c, st.capsift, env),
+                          lambda out: judge(out, st.exceptions, args.verbose),
+                          "capsift-dnsconf-profile-", "dns-conformance", args.template)
 
 
 if __name__ == "__main__":

@@ -36,27 +36,16 @@ tls-exceptions.tsv), 1 when a file failed or an exception is stale/invalid,
 
 from __future__ import annotations
 
-import argparse
-import concurrent.futures
-import ctypes
-import ctypes.util
-import fnmatch
-import ipaddress
-import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import xml.etree.ElementTree as ET
-import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 SCRIPT_DIR = Path(__file__).resolve().parent
-REPO_ROOT = SCRIPT_DIR.parent.parent
-DEFAULT_DIRS = ["captures", "../shared/corpus/tls"]  # relative to REPO_ROOT
+sys.path.insert(0, str(SCRIPT_DIR))
+import conformance_common as cc  # noqa: E402  (the shared module beside this script)
+
+DEFAULT_DIRS = ["captures", "../shared/corpus/tls"]  # relative to the repository root
 DEFAULT_EXCEPTIONS = SCRIPT_DIR / "tls-exceptions.tsv"
 TSHARK_TIMEOUT = 900
 CAPSIFT_TIMEOUT = 900
@@ -64,46 +53,13 @@ CAPSIFT_TIMEOUT = 900
 CAPSIFT_MAX_SAN = 512
 # Unexplained differences written on a file's line (all of them with --verbose).
 MAX_DIFFS_ON_LINE = 10
+# Frames or rows listed in a difference's note.
+MAX_LIST = 8
 # Longest value written in a DIFF (the exceptions file is matched against the full value).
 MAX_VALUE_SHOWN = 160
 SAN_OID = "2.5.29.17"
 
 # --- names ------------------------------------------------------------------------------
-
-
-def norm_ip(text: str) -> str:
-    try:
-        return ipaddress.ip_address(text.strip()).compressed
-    except ValueError:
-        return text.strip()
-
-
-def _int(text, default=None):
-    if text is None:
-        return default
-    if isinstance(text, bool):
-        return int(text)
-    if isinstance(text, int):
-        return text
-    try:
-        return int(str(text).strip(), 0)
-    except ValueError:
-        return default
-
-
-def _endpoint(ip: str, port: int) -> tuple:
-    try:
-        a = ipaddress.ip_address(ip)
-        return (a.version, int(a), int(port), a.compressed)
-    except ValueError:
-        return (9, 0, int(port), ip)
-
-
-def flow_key(ip1: str, port1, ip2: str, port2) -> str:
-    """Unordered connection key `ip:port-ip:port` (IPv6 as `[ip]:port`), lower endpoint
-    first (as in check_tcp.py)."""
-    eps = sorted([_endpoint(ip1, port1), _endpoint(ip2, port2)])
-    return "-".join((f"[{e[3]}]:{e[2]}" if e[0] == 6 else f"{e[3]}:{e[2]}") for e in eps)
 
 
 def esc(text: str) -> str:
@@ -177,14 +133,11 @@ class TsMsg:
 
     @property
     def key(self) -> str:
-        return flow_key(self.src, self.sport, self.dst, self.dport)
+        return cc.flow_key(self.src, self.sport, self.dst, self.dport)
 
 
 @dataclass
-class TsharkResult:
-    msgs: list = field(default_factory=list)
-    exit_code: int = 0
-    error: str = ""
+class TsharkResult(cc.PdmlResult):
     quoted: int = 0              # TLS inside ICMP error quotes
     other_transport: int = 0     # ClientHellos not over TCP (QUIC, DTLS, ...)
 
@@ -215,7 +168,7 @@ def parse_client_hello(msg, m: TsMsg):
     for f in msg.iter("field"):
         n = f.get("name")
         if n == "tls.handshake.extensions_server_name_type":
-            last_type = _int(f.get("show"), None)
+            last_type = cc.int_or(f.get("show"), None)
         elif n == "tls.handshake.extensions_server_name":
             names.append((last_type, field_bytes(f)))
     m.sni_names = len(names)
@@ -265,7 +218,7 @@ def parse_packet(pkt, res: TsharkResult):
         if pname == "geninfo":
             for f in proto.findall("field"):
                 if f.get("name") == "num":
-                    frame = _int(f.get("show"), 0)
+                    frame = cc.int_or(f.get("show"), 0)
         elif pname in ("icmp", "icmpv6"):
             quoted = True       # what follows is a quoted datagram
         elif quoted:
@@ -275,18 +228,18 @@ def parse_packet(pkt, res: TsharkResult):
             pre = pname + "."
             for f in proto.findall("field"):
                 if f.get("name") == pre + "src":
-                    src = norm_ip(f.get("show", ""))
+                    src = cc.norm_ip(f.get("show", ""))
                 elif f.get("name") == pre + "dst":
-                    dst = norm_ip(f.get("show", ""))
+                    dst = cc.norm_ip(f.get("show", ""))
             have_tcp = False
         elif pname == "tcp":
             have_tcp = True
             for f in proto.findall("field"):
                 n = f.get("name")
                 if n == "tcp.srcport":
-                    sport = _int(f.get("show"), 0)
+                    sport = cc.int_or(f.get("show"), 0)
                 elif n == "tcp.dstport":
-                    dport = _int(f.get("show"), 0)
+                    dport = cc.int_or(f.get("show"), 0)
                 elif n == "tcp.stream":
                     stream = f.get("show", "")
         elif pname == "tls" and have_tcp:
@@ -307,30 +260,8 @@ def parse_packet(pkt, res: TsharkResult):
 
 
 def run_tshark(path: str, env: dict, decode_ports=()) -> TsharkResult:
-    res = TsharkResult()
-    with tempfile.TemporaryFile() as errf:
-        proc = subprocess.Popen(tshark_command(path, decode_ports), stdout=subprocess.PIPE,
-                                stderr=errf, env=env)
-        try:
-            try:
-                for event, elem in ET.iterparse(proc.stdout, events=("end",)):
-                    if elem.tag == "packet":
-                        parse_packet(elem, res)
-                        elem.clear()
-            except ET.ParseError as e:
-                # tshark stopped mid-document (damaged capture); keep what was read.
-                res.error = f"PDML cut short ({e})"
-            proc.wait(timeout=TSHARK_TIMEOUT)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        errf.seek(0)
-        err = "\n".join(l for l in errf.read().decode("utf-8", "replace").splitlines()
-                        if l.strip() and "Running as user" not in l)
-    res.exit_code = proc.returncode
-    if proc.returncode:
-        res.error = err or res.error
+    res = cc.run_tshark_pdml(tshark_command(path, decode_ports), env, TsharkResult(),
+                             parse_packet, TSHARK_TIMEOUT)
     # A Certificate message sent by the side that sent the connection's first ClientHello
     # is a client certificate (capsift reports the server's only).
     client_of: dict = {}
@@ -361,299 +292,45 @@ class Row:
 
     @property
     def key(self) -> str:
-        return flow_key(self.client, self.cport, self.server, self.sport)
+        return cc.flow_key(self.client, self.cport, self.server, self.sport)
 
     @property
     def sans(self) -> list:
         return self.cert_san.split(" ") if self.cert_san else []
 
 
-@dataclass
-class CapsiftResult:
-    rows: list = field(default_factory=list)
-    error: str = ""
-    crash: str = ""
+def row_from_json(n: int, r: dict) -> Row:
+    sni = r.get("sni")
+    return Row(
+        n=n,
+        frame=int(r["frame"]),
+        client=cc.norm_ip(str(r["client_ip"])),
+        cport=int(r["client_port"]),
+        server=cc.norm_ip(str(r["server_ip"])),
+        sport=int(r["server_port"]),
+        tunnel=str(r.get("tunnel") or ""),
+        sni=None if sni is None else str(sni),
+        cert_san=str(r.get("cert_san") or ""),
+        chain_length=cc.int_or(r.get("chain_length"), 0) or 0,
+        verdict=str(r.get("verdict") or ""),
+    )
 
 
-def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ""
-
-
-def run_capsift(capsift: str, path: str) -> CapsiftResult:
+def run_capsift(capsift: str, path: str) -> cc.TableResult:
     cmd = [capsift, "table", "tls", "--format", "ndjson", "-q", path]
-    res = CapsiftResult()
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=CAPSIFT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        res.crash = f"capsift timed out after {CAPSIFT_TIMEOUT}s"
-        return res
-    except OSError as e:
-        res.crash = f"cannot run capsift: {e}"
-        return res
-    stderr = proc.stderr.decode("utf-8", "replace")
-    if proc.returncode < 0:
-        res.crash = f"capsift killed by signal {-proc.returncode}"
-        return res
-    if "panicked at" in stderr or proc.returncode == 101:
-        tail = stderr[stderr.find("panicked at"):] if "panicked at" in stderr else stderr
-        res.crash = ("capsift panicked (exit %d): " % proc.returncode
-                     + " ".join(l.strip() for l in tail.splitlines() if l.strip())[:300])
-        return res
-    if proc.returncode != 0:
-        res.error = f"capsift exit {proc.returncode}: {_first_line(stderr)}"
-    n = 0
-    for no, line in enumerate(proc.stdout.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-            if not isinstance(r, dict):
-                raise TypeError("not an object")
-            n += 1
-            sni = r.get("sni")
-            res.rows.append(Row(
-                n=n,
-                frame=int(r["frame"]),
-                client=norm_ip(str(r["client_ip"])),
-                cport=int(r["client_port"]),
-                server=norm_ip(str(r["server_ip"])),
-                sport=int(r["server_port"]),
-                tunnel=str(r.get("tunnel") or ""),
-                sni=None if sni is None else str(sni),
-                cert_san=str(r.get("cert_san") or ""),
-                chain_length=_int(r.get("chain_length"), 0) or 0,
-                verdict=str(r.get("verdict") or ""),
-            ))
-        except (ValueError, TypeError, KeyError) as e:
-            res.error = res.error or f"capsift output line {no} is not a tls row ({e})"
-    return res
-
-
-# --- capture discovery and decompression (as in check_tcp.py) ---------------------------
-
-PCAP_MAGICS = {bytes.fromhex(h) for h in
-               ["a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1", "a1b2cd34", "34cdb2a1"]}
-PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")
-GZIP_MAGIC = bytes.fromhex("1f8b")
-ZSTD_MAGIC = bytes.fromhex("28b52ffd")
-
-
-def sniff_file(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(4)
-    except OSError:
-        return None
-    if data[:4] in PCAP_MAGICS:
-        return "pcap"
-    if data[:4] == PCAPNG_MAGIC:
-        return "pcapng"
-    if data[:2] == GZIP_MAGIC:
-        return "gzip"
-    if data[:4] == ZSTD_MAGIC:
-        return "zstd"
-    return None
-
-
-def gunzip(src: Path, dst) -> str:
-    with open(src, "rb") as fh:
-        data = fh.read()
-    while data:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            dst.write(d.decompress(data))
-            dst.write(d.flush())
-        except zlib.error as e:
-            return f"gzip stream damaged ({e}); tshark read the part before it"
-        if not d.eof:
-            return "gzip stream cut short; tshark read the part before the cut"
-        data = d.unused_data
-        if data[:2] != GZIP_MAGIC:
-            break
-    return ""
-
-
-class _ZIn(ctypes.Structure):
-    _fields_ = [("src", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-class _ZOut(ctypes.Structure):
-    _fields_ = [("dst", ctypes.c_void_p), ("size", ctypes.c_size_t), ("pos", ctypes.c_size_t)]
-
-
-def unzstd(src: Path, dst) -> str:
-    lib = None
-    for name in [ctypes.util.find_library("zstd"), "libzstd.so.1", "libzstd.1.dylib"]:
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name)
-            break
-        except OSError:
-            continue
-    if lib is None:
-        exe = shutil.which("zstd")
-        if exe is None:
-            raise RuntimeError("zstd-compressed and neither libzstd nor the zstd tool is available")
-        dst.flush()
-        proc = subprocess.run([exe, "-dc", "--", str(src)], stdout=dst, stderr=subprocess.PIPE)
-        return ("zstd stream damaged; tshark read the part before it"
-                if proc.returncode else "")
-    lib.ZSTD_createDStream.restype = ctypes.c_void_p
-    lib.ZSTD_freeDStream.argtypes = [ctypes.c_void_p]
-    lib.ZSTD_initDStream.argtypes = [ctypes.c_void_p]
-    lib.ZSTD_initDStream.restype = ctypes.c_size_t
-    lib.ZSTD_decompressStream.argtypes = [ctypes.c_void_p, ctypes.POINTER(_ZOut),
-                                          ctypes.POINTER(_ZIn)]
-    lib.ZSTD_decompressStream.restype = ctypes.c_size_t
-    lib.ZSTD_isError.argtypes = [ctypes.c_size_t]
-    lib.ZSTD_isError.restype = ctypes.c_uint
-    lib.ZSTD_DStreamOutSize.restype = ctypes.c_size_t
-    ds = lib.ZSTD_createDStream()
-    if not ds:
-        raise RuntimeError("ZSTD_createDStream failed")
-    try:
-        lib.ZSTD_initDStream(ds)
-        out_size = lib.ZSTD_DStreamOutSize()
-        out_buf = ctypes.create_string_buffer(out_size)
-        ret = 0
-        with open(src, "rb") as fh:
-            while True:
-                chunk = fh.read(1 << 17)
-                if not chunk:
-                    break
-                in_buf = ctypes.create_string_buffer(chunk, len(chunk))
-                zin = _ZIn(ctypes.cast(in_buf, ctypes.c_void_p), len(chunk), 0)
-                while True:
-                    zout = _ZOut(ctypes.cast(out_buf, ctypes.c_void_p), out_size, 0)
-                    ret = lib.ZSTD_decompressStream(ds, ctypes.byref(zout), ctypes.byref(zin))
-                    if lib.ZSTD_isError(ret):
-                        return "zstd stream damaged; tshark read the part before it"
-                    dst.write(out_buf.raw[:zout.pos])
-                    if zin.pos >= zin.size and zout.pos < out_size:
-                        break
-        return "zstd stream cut short; tshark read the part before the cut" if ret else ""
-    finally:
-        lib.ZSTD_freeDStream(ds)
-
-
-@dataclass
-class Capture:
-    path: Path
-    key: str
-    kind: str
-    root: str
-
-    def candidates(self) -> list[str]:
-        parts = Path(os.path.abspath(self.path)).parts[1:]
-        return [self.key] + ["/".join(parts[i:]) for i in range(len(parts))]
-
-
-def capture_key(fp: Path, base: Path | None) -> str:
-    real = Path(os.path.realpath(fp))
-    for d in DEFAULT_DIRS:
-        root = Path(os.path.realpath(REPO_ROOT / d))
-        try:
-            return real.relative_to(root).as_posix()
-        except ValueError:
-            pass
-    if base is None:
-        return fp.name
-    return fp.relative_to(base).as_posix()
-
-
-def discover(paths: list[str], explicit: bool) -> tuple[list[Capture], list[str]]:
-    caps, skipped = [], []
-    for arg in paths:
-        disp = arg.rstrip("/") or arg
-        p = Path(arg)
-        if not explicit and not p.is_absolute():
-            p = REPO_ROOT / p
-        if p.is_dir():
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    fp = Path(dirpath) / name
-                    if fp.is_file():
-                        kind = sniff_file(fp)
-                        if kind:
-                            caps.append(Capture(fp, capture_key(fp, p), kind, disp))
-        elif p.is_file():
-            kind = sniff_file(p)
-            if kind is None:
-                skipped.append(f"skipped: {disp} is not a pcap/pcapng/gzip/zstd file")
-            else:
-                caps.append(Capture(p, capture_key(p, None), kind, str(p.parent)))
-        else:
-            skipped.append(f"skipped: {disp} not present")
-    return caps, skipped
-
-
-# --- exceptions -------------------------------------------------------------------------
-
-@dataclass
-class Exc:
-    line: int
-    file: str
-    metric: str
-    capsift: str
-    tshark: str
-    reason: str
-    exercised: bool = False
-    used: bool = False
-
-    def matches_file(self, cands) -> bool:
-        return any(fnmatch.fnmatchcase(c, self.file) for c in cands)
-
-    def matches(self, cands, metric, c, t) -> bool:
-        return (self.matches_file(cands) and fnmatch.fnmatchcase(metric, self.metric)
-                and fnmatch.fnmatchcase(str(c), self.capsift)
-                and fnmatch.fnmatchcase(str(t), self.tshark))
-
-
-def load_exceptions(path: Path) -> tuple[list[Exc], list[str]]:
-    excs, problems = [], []
-    with open(path, encoding="utf-8") as fh:
-        for no, raw in enumerate(fh, 1):
-            line = raw.rstrip("\r\n")
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            cols = line.split("\t")
-            if cols[0].strip() == "file" and len(cols) > 1 and cols[1].strip() == "metric":
-                continue
-            if len(cols) < 5:
-                problems.append(f"{path.name}:{no}: expected 5 tab-separated columns "
-                                f"(file, metric, capsift, tshark, reason), got {len(cols)}")
-                continue
-            reason = "\t".join(cols[4:]).strip()
-            if not reason or reason.upper() == "TODO":
-                problems.append(f"{path.name}:{no}: the reason column is empty or TODO")
-                continue
-            f, m, c, t = (x.strip() for x in cols[:4])
-            if not (f and m and c and t):
-                problems.append(f"{path.name}:{no}: empty file/metric/capsift/tshark column")
-                continue
-            excs.append(Exc(no, f, m, c, t, reason))
-    return excs, problems
+    return cc.capsift_table_rows(cmd, CAPSIFT_TIMEOUT, "tls", row_from_json)
 
 
 # --- comparison -------------------------------------------------------------------------
 
-@dataclass
-class Diff:
-    metric: str      # sni@NAME or san@KEY[#n]
-    capsift: str
-    tshark: str
-    note: str = ""   # diagnosis hint, not matched by exceptions
+class Diff(cc.Diff):
+    """metric: sni@NAME or san@KEY[#n]; long values are shortened on the file's line."""
 
-    def text(self) -> str:
-        s = (f"{self.metric} capsift={shorten(self.capsift)} "
-             f"tshark={shorten(self.tshark)}")
-        return s + (f" ({self.note})" if self.note else "")
+    def show(self, value: str) -> str:
+        return shorten(value)
+
+    def show_expected(self, value: str) -> str:
+        return shorten(value, 60)
 
 
 @dataclass
@@ -670,25 +347,20 @@ class Comparison:
     detail: list = field(default_factory=list)
 
 
-def _cap_list(items: list, limit: int = 8) -> str:
-    s = ", ".join(items[:limit])
-    return s + (f", +{len(items) - limit} more" if len(items) > limit else "")
-
-
 def _set_delta(cs: list, ts: list) -> str:
     c, t = Counter(cs), Counter(ts)
     only_c, only_t = list((c - t).elements()), list((t - c).elements())
     parts = []
     if only_c:
-        parts.append(f"{len(only_c)} only in capsift: " + _cap_list([esc(n) for n in only_c], 4))
+        parts.append(f"{len(only_c)} only in capsift: " + cc.cap_list([esc(n) for n in only_c], 4))
     if only_t:
-        parts.append(f"{len(only_t)} only in tshark: " + _cap_list([esc(n) for n in only_t], 4))
+        parts.append(f"{len(only_t)} only in tshark: " + cc.cap_list([esc(n) for n in only_t], 4))
     if not parts:
         parts.append("same names, different order" if cs != ts else "")
     return "; ".join(p for p in parts if p)
 
 
-def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
+def compare(ts: TsharkResult, cr: cc.TableResult, verbose: bool) -> Comparison:
     cmp = Comparison(rows=len(cr.rows))
     hellos = [m for m in ts.msgs if m.kind == "ch"]
     certs = [m for m in ts.msgs if m.kind == "cert" and m.sans is not None]
@@ -709,25 +381,25 @@ def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
             continue
         tf = [m for m in hellos if m.sni == name]
         cf = [r for r in cr.rows if r.sni == name]
-        hints = [f"tshark ClientHello frames: " + (_cap_list(
+        hints = [f"tshark ClientHello frames: " + (cc.cap_list(
             [f"{m.frame}" + (f" [{m.key}]" if len(set(x.key for x in tf)) > 1 else "")
-             for m in tf]) or "none")]
-        hints.append("capsift rows: " + (_cap_list(
+             for m in tf], MAX_LIST) or "none")]
+        hints.append("capsift rows: " + (cc.cap_list(
             [f"frame {r.frame}" + (f" [{r.key}]" if len(set(x.key for x in cf)) > 1 else "")
-             for r in cf]) or "none"))
+             for r in cf], MAX_LIST) or "none"))
         per_conn = Counter(m.key for m in tf)
         again = [k for k, v in per_conn.items() if v > 1]
         if again:
             hints.append(f"tshark sees several ClientHellos on one connection: "
-                         + _cap_list(again, 3))
+                         + cc.cap_list(again, 3))
         cs_keys = {r.key for r in cr.rows}
         missing = sorted({m.key for m in tf} - cs_keys)
         if missing and c < t:
-            hints.append("capsift has no row for " + _cap_list(missing, 3))
+            hints.append("capsift has no row for " + cc.cap_list(missing, 3))
         ts_keys = {m.key for m in ts.msgs}
         extra = sorted({r.key for r in cf} - ts_keys)
         if extra and c > t:
-            hints.append("tshark decoded no TLS on " + _cap_list(extra, 3))
+            hints.append("tshark decoded no TLS on " + cc.cap_list(extra, 3))
         cmp.diffs.append(Diff(f"sni@{esc(name)}", str(c), str(t), "; ".join(hints)))
 
     # 2. Leaf SANs per connection, server certificates paired with capsift rows that have a
@@ -813,16 +485,7 @@ def compare(ts: TsharkResult, cr: CapsiftResult, verbose: bool) -> Comparison:
 
 # --- per file ---------------------------------------------------------------------------
 
-@dataclass
-class Outcome:
-    capture: Capture
-    ts: TsharkResult | None = None
-    cs: CapsiftResult | None = None
-    skipped: str = ""
-    notes: list = field(default_factory=list)
-
-
-def undecoded_ports(ts: TsharkResult, cs: CapsiftResult) -> set:
+def undecoded_ports(ts: TsharkResult, cs: cc.TableResult) -> set:
     """Server ports of capsift handshakes (with an SNI or a certificate) on connections
     where tshark decoded no ClientHello or Certificate."""
     seen = {m.key for m in ts.msgs}
@@ -830,203 +493,67 @@ def undecoded_ports(ts: TsharkResult, cs: CapsiftResult) -> set:
             if r.key not in seen and (r.sni is not None or r.chain_length > 0)}
 
 
-def process(cap: Capture, capsift: str, env: dict, decode_as: bool) -> Outcome:
-    out = Outcome(cap)
+def process(cap: cc.Capture, capsift: str, env: dict, decode_as: bool) -> cc.TableOutcome:
+    out = cc.TableOutcome(cap)
     out.cs = run_capsift(capsift, str(cap.path))
-    with tempfile.TemporaryDirectory(prefix="capsift-tlsconf-") as tmp:
-        tshark_input = str(cap.path)
-        if cap.kind in ("gzip", "zstd"):
-            plain = Path(tmp) / "capture"
-            try:
-                with open(plain, "wb") as fh:
-                    note = gunzip(cap.path, fh) if cap.kind == "gzip" else unzstd(cap.path, fh)
-            except (RuntimeError, OSError) as e:
-                out.skipped = f"{cap.kind}: {e}"
-                return out
-            if note:
-                out.notes.append(note)
-            if sniff_file(plain) not in ("pcap", "pcapng"):
-                out.skipped = f"{cap.kind}-compressed but no pcap/pcapng inside"
-                return out
-            tshark_input = str(plain)
-        try:
-            out.ts = run_tshark(tshark_input, env)
-            ports = undecoded_ports(out.ts, out.cs) if decode_as else set()
-            if ports:
-                out.ts = run_tshark(tshark_input, env, ports)
-                out.notes.append("tshark run with " + " ".join(
-                    f"-d tcp.port=={p},tls" for p in sorted(ports)))
-        except subprocess.TimeoutExpired:
-            out.skipped = f"tshark timed out after {TSHARK_TIMEOUT}s"
-            return out
-        if out.ts.exit_code or out.ts.error:
-            msg = _first_line(out.ts.error.replace(tshark_input, cap.key)) or \
-                f"exit {out.ts.exit_code}"
-            msg = msg[len("tshark: "):] if msg.startswith("tshark: ") else msg
-            out.notes.append(f"tshark stopped early: {msg}")
+
+    def run(path: str) -> TsharkResult:
+        ts = run_tshark(path, env)
+        ports = undecoded_ports(ts, out.cs) if decode_as else set()
+        if ports:
+            ts = run_tshark(path, env, ports)
+            out.notes.append("tshark run with " + " ".join(
+                f"-d tcp.port=={p},tls" for p in sorted(ports)))
+        return ts
+
+    out.ts = cc.run_tshark_on(cap, out, "capsift-tlsconf-", run, TSHARK_TIMEOUT)
     return out
 
 
-def judge(out: Outcome, exceptions: list[Exc], verbose: bool):
-    cap = out.capture
-    cands = cap.candidates()
-    for e in exceptions:
-        if e.matches_file(cands):
-            e.exercised = True
+def describe(out: cc.TableOutcome, cmp: Comparison):
+    """(summary, notes, parts) of a file's line, see cc.judge_table."""
     ts, cs = out.ts, out.cs
-    notes = list(out.notes)
-    if cs.error:
-        notes.append(cs.error)
+    notes = []
     if ts.quoted:
         notes.append(f"{ts.quoted} TLS record(s) inside ICMP quotes not compared")
     if ts.other_transport:
         notes.append(f"{ts.other_transport} ClientHello(s) not over TCP (QUIC, DTLS, ...) "
                      f"not compared")
-    cmp = compare(ts, cs, verbose)
     if cmp.client_certs:
         notes.append(f"{cmp.client_certs} client Certificate message(s) not compared")
-    unexplained, excepted = [], []
-    for d in cmp.diffs:
-        exc = next((e for e in exceptions if e.matches(cands, d.metric, d.capsift, d.tshark)),
-                   None)
-        if exc:
-            exc.used = True
-            excepted.append((d, exc))
-        else:
-            unexplained.append(d)
-    ok = not unexplained and not cs.crash
     if not ts.msgs and not cs.rows and not cs.crash:
-        head = f"{cap.key}: no TLS handshakes"
-    else:
-        head = (f"{cap.key}: SNI {cmp.sni_agree} agree (tshark {cmp.hellos_sni} of "
-                f"{cmp.hellos} ClientHellos, capsift {cmp.rows_sni} of {cmp.rows} rows), "
-                f"leaf SANs {cmp.certs_agree}/{cmp.certs} server certificates agree")
-    parts = []
-    if cs.crash:
-        parts.append(f"CRASH {cs.crash}")
-    if unexplained:
-        shown = unexplained if verbose else unexplained[:MAX_DIFFS_ON_LINE]
-        more = len(unexplained) - len(shown)
-        parts.append("; ".join("DIFF " + d.text() for d in shown)
-                     + (f"; +{more} more differences (--verbose or --template lists all)"
-                        if more else ""))
-    if excepted:
-        parts.append("expected: " + "; ".join(
-            f"{d.metric} capsift={shorten(d.capsift, 60)} tshark={shorten(d.tshark, 60)} "
-            f"[tls-exceptions:{e.line}]" for d, e in excepted))
-    line = ("ok   " if ok else "FAIL ") + head
-    if parts:
-        line += " | " + " | ".join(parts)
-    if notes:
-        line += "".join(f" [{n}]" for n in notes)
-    return ok, line, cmp.detail, unexplained
+        return "no TLS handshakes", notes, []
+    return (f"SNI {cmp.sni_agree} agree (tshark {cmp.hellos_sni} of {cmp.hellos} "
+            f"ClientHellos, capsift {cmp.rows_sni} of {cmp.rows} rows), leaf SANs "
+            f"{cmp.certs_agree}/{cmp.certs} server certificates agree"), notes, []
+
+
+def judge(out: cc.TableOutcome, exceptions: list[cc.Exc], verbose: bool):
+    return cc.judge_table(out, exceptions, verbose, MAX_DIFFS_ON_LINE, "tls-exceptions",
+                          compare, describe)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description="Compare capsift's TLS handshakes (table tls) with tshark's: the SNIs "
-                    "of the ClientHellos and the SAN dNSNames of the servers' leaf "
-                    "certificates.")
-    ap.add_argument("paths", nargs="*", metavar="DIR_OR_FILE",
-                    help="capture files or directories (recursive); default: "
-                         + " and ".join(DEFAULT_DIRS) + " relative to the repository root")
-    ap.add_argument("--capsift", default=str(REPO_ROOT / "target/release/capsift"))
-    ap.add_argument("--exceptions", default=None,
-                    help="exceptions TSV (default: tests/conformance/tls-exceptions.tsv "
-                         "if it exists)")
-    ap.add_argument("--verbose", "-v", action="store_true",
-                    help="list every ClientHello and Certificate tshark decoded and every "
-                         "capsift row")
-    ap.add_argument("--template", action="store_true",
-                    help="print a TSV row (reason TODO) on stderr for every difference "
-                         "that no exception explains")
+    ap = cc.new_parser("Compare capsift's TLS handshakes (table tls) with tshark's: the SNIs "
+                       "of the ClientHellos and the SAN dNSNames of the servers' leaf "
+                       "certificates.", DEFAULT_DIRS, DEFAULT_EXCEPTIONS)
+    cc.add_verbose_option(ap, "list every ClientHello and Certificate tshark decoded and "
+                              "every capsift row")
+    cc.add_template_option(ap)
     ap.add_argument("--no-decode-as", dest="decode_as", action="store_false",
                     help="do not re-run tshark with -d tcp.port==P,tls for server ports "
                          "where capsift found TLS and tshark decoded none")
-    ap.add_argument("--jobs", type=int, default=2, help="parallel files (default 2)")
+    cc.add_jobs_option(ap)
     args = ap.parse_args(argv)
 
-    def say(msg=""):
-        print(msg, flush=True)
-
-    if shutil.which("tshark") is None:
-        print("error: tshark not found on PATH", file=sys.stderr)
-        return 2
-    capsift = args.capsift
-    if not os.path.isfile(capsift) or not os.access(capsift, os.X_OK):
-        print(f"error: capsift binary not found or not executable: {capsift}", file=sys.stderr)
-        return 2
-    capsift = os.path.abspath(capsift)
-
-    exceptions: list[Exc] = []
-    problems: list[str] = []
-    exc_path = Path(args.exceptions) if args.exceptions else DEFAULT_EXCEPTIONS
-    if exc_path.is_file():
-        exceptions, problems = load_exceptions(exc_path)
-    elif args.exceptions:
-        print(f"error: exceptions file not found: {exc_path}", file=sys.stderr)
+    st = cc.setup(args, DEFAULT_DIRS, DEFAULT_EXCEPTIONS)
+    if st is None:
         return 2
 
-    caps, skipped_msgs = discover(args.paths or DEFAULT_DIRS, bool(args.paths))
-    for msg in skipped_msgs:
-        say(msg)
-    n_skipped = len(skipped_msgs)
-
-    conf_dir = tempfile.mkdtemp(prefix="capsift-tlsconf-profile-")
-    env = dict(os.environ, WIRESHARK_CONFIG_DIR=conf_dir, LC_ALL="C")
-    passed = failed = 0
-    current_root = None
-    multi_root = len({c.root for c in caps}) > 1
-    template = []
-    try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(process, c, capsift, env, args.decode_as) for c in caps]
-            for fut in futures:
-                out = fut.result()
-                cap = out.capture
-                if multi_root and cap.root != current_root:
-                    say(f"== {cap.root}")
-                current_root = cap.root
-                if out.skipped:
-                    n_skipped += 1
-                    say(f"skipped: {cap.key} ({out.skipped})")
-                    continue
-                ok, line, detail, unexplained = judge(out, exceptions, args.verbose)
-                if ok:
-                    passed += 1
-                else:
-                    failed += 1
-                say(line)
-                for d in detail:
-                    say(d)
-                for d in unexplained:
-                    template.append(f"{cap.key}\t{d.metric}\t{d.capsift}\t{d.tshark}\tTODO")
-    finally:
-        shutil.rmtree(conf_dir, ignore_errors=True)
-
-    for p in problems:
-        failed += 1
-        say(f"BAD exception {p}")
-    not_exercised = 0
-    for e in exceptions:
-        if e.exercised and not e.used:
-            failed += 1
-            say(f"STALE exception line {e.line}: file={e.file} metric={e.metric} "
-                f"capsift={e.capsift} tshark={e.tshark} matches no current difference "
-                f"(remove or update it)")
-        elif not e.exercised:
-            not_exercised += 1
-    if not_exercised:
-        say(f"note: {not_exercised} exception(s) not exercised (no matching file in this run)")
-    if args.template and template:
-        print("file\tmetric\tcapsift\ttshark\treason", file=sys.stderr)
-        for t in template:
-            print(t, file=sys.stderr)
-    summary = f"tls-conformance: {passed} passed, {failed} failed"
-    if n_skipped:
-        summary += f", {n_skipped} skipped"
-    say(summary)
-    return 1 if failed else 0
+    return cc.check_files(st, args.jobs,
+                          lambda c, env: process(c, st.capsift, env, args.decode_as),
+                          lambda out: judge(out, st.exceptions, args.verbose),
+                          "capsift-tlsconf-profile-", "tls-conformance", args.template)
 
 
 if __name__ == "__main__":
