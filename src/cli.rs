@@ -5,7 +5,7 @@ use crate::decode::DecodeConfig;
 use crate::info::{self, FileInfo};
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Exit statuses, documented in the README.
 pub mod exit {
@@ -17,6 +17,8 @@ pub mod exit {
     pub const INPUT_DAMAGED: i32 = 2;
     /// `--fail-on` was given and a finding reached that severity.
     pub const FINDINGS: i32 = 3;
+    /// `scrub --verify` found a packet missing or payload that survived.
+    pub const VERIFY_FAILED: i32 = 4;
 }
 
 #[derive(Serialize)]
@@ -318,6 +320,86 @@ pub fn merge(
         Err(e) => {
             eprintln!("capsift: {e}");
             exit::USAGE
+        }
+    }
+}
+
+/// `capsift scrub IN -o OUT`: the text summary goes to stdout (stderr when
+/// the capture itself goes to stdout), the JSON report to `report`.
+pub fn scrub(
+    input: &Path,
+    output: &Path,
+    report_path: Option<&Path>,
+    opts: &crate::scrub::ScrubOptions,
+) -> i32 {
+    if let Some(rp) = report_path {
+        if let Err(e) = crate::atomic_file::check_not_input(rp, &[input.to_path_buf()]) {
+            eprintln!("capsift: {e}");
+            return exit::USAGE;
+        }
+    }
+    let r = match crate::scrub::scrub_file(input, output, opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("capsift: {e}");
+            return exit::USAGE;
+        }
+    };
+    if let Some(rp) = report_path {
+        let json = serde_json::to_string_pretty(&r).unwrap_or_default();
+        let res = crate::atomic_file::AtomicFile::create(rp).and_then(|mut f| {
+            f.write_all(json.as_bytes())?;
+            f.write_all(b"\n")?;
+            f.commit()
+        });
+        if let Err(e) = res {
+            eprintln!("capsift: cannot write {}: {e}", rp.display());
+            return exit::USAGE;
+        }
+    }
+    let text = crate::scrub::render_text(&r);
+    if output.as_os_str() == "-" {
+        eprint!("{text}");
+    } else {
+        print!("{text}");
+    }
+    if r.input_damaged {
+        exit::INPUT_DAMAGED
+    } else {
+        exit::OK
+    }
+}
+
+/// `capsift scrub --verify ORIGINAL SCRUBBED`.
+pub fn scrub_verify(
+    original: &Path,
+    scrubbed: &Path,
+    opts: &crate::scrub::ScrubOptions,
+    json: bool,
+) -> i32 {
+    match crate::scrub::verify::verify(
+        original,
+        scrubbed,
+        opts.keep_dns,
+        opts.keep_tls_handshake,
+        &opts.decode,
+        &opts.dns_ports,
+    ) {
+        Ok(r) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            } else {
+                print!("{}", crate::scrub::verify::render_text(&r));
+            }
+            if r.ok {
+                exit::OK
+            } else {
+                exit::VERIFY_FAILED
+            }
+        }
+        Err(e) => {
+            eprintln!("capsift: {e}");
+            exit::INPUT_DAMAGED
         }
     }
 }

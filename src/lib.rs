@@ -5,7 +5,8 @@
 //! and tunnels, zero-copy) → [`flow`] (tunnel-aware flow table, copies at
 //! several capture points, TCP analysis) → [`detect`] (one module per
 //! detector) → [`report`] (findings as text, Markdown, JSON; tables).
-//! [`analyze`] runs that pipeline; [`info`] is the capinfos-like summary.
+//! [`analyze`] runs that pipeline; [`info`] is the capinfos-like summary;
+//! [`scrub`] writes captures safe to share; [`batch`] runs many at once.
 //! The binary in `src/main.rs` only parses arguments and calls [`cli`].
 
 #![forbid(unsafe_code)]
@@ -21,5 +22,6 @@ pub mod dns;
 pub mod flow;
 pub mod info;
 pub mod report;
+pub mod scrub;
 pub mod tls;
 pub mod warning;

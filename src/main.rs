@@ -6,7 +6,9 @@ use capsift::decode::DecodeConfig;
 use capsift::detect::Severity;
 use capsift::dns::DnsConfig;
 use capsift::flow::FlowConfig;
+use capsift::capture::writer::OutputFormat;
 use capsift::report::flows_table::TableFormat;
+use capsift::scrub::ScrubOptions;
 use capsift::tls::verify::TrustStore;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -87,6 +89,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = TableFormatArg::Parquet)]
         format: TableFormatArg,
     },
+    /// Make a capture safe to attach to a ticket: every payload byte removed,
+    /// every header to the transport layer kept (outer, inner, ICMP-quoted),
+    /// optionally addresses anonymized; a report says what left the file
+    /// (docs/scrub.md).
+    Scrub(ScrubArgs),
     /// Write a table (one row per flow) for other tools; columns in docs/tables.md.
     Table {
         #[command(subcommand)]
@@ -116,6 +123,103 @@ struct TableArgs {
     output: Option<PathBuf>,
     #[command(flatten)]
     analysis: AnalysisArgs,
+}
+
+#[derive(Args)]
+struct ScrubArgs {
+    /// Capture to scrub (pcap or pcapng, optionally gzip/zstd; `-` for stdin).
+    #[arg(required_unless_present = "verify")]
+    input: Option<PathBuf>,
+    /// Output file, written atomically (`-` for stdout).
+    #[arg(short, long, required_unless_present = "verify")]
+    output: Option<PathBuf>,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "REPORT.json")]
+    report: Option<PathBuf>,
+    /// Output format (nanosecond timestamps either way).
+    #[arg(long, value_enum, default_value_t = CaptureFormatArg::Pcapng)]
+    format: CaptureFormatArg,
+    /// Keep more than headers. Repeatable.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    keep: Vec<KeepArg>,
+    /// Replace each DNS label (and TLS SNI and certificate names) by a
+    /// same-length keyed hash, except suffixes like svc.cluster.local. Needs --key-file.
+    #[arg(long)]
+    hash_names: bool,
+    /// Map IPv4/IPv6 addresses prefix-preservingly (Crypto-PAn) and MAC
+    /// addresses by a keyed hash, at every level. Needs --key-file.
+    #[arg(long)]
+    anonymize: bool,
+    /// Secret key (64 hex digits); a new one is made when the file does not
+    /// exist. The same key gives the same mapping in every capture.
+    #[arg(long, value_name = "KEY")]
+    key_file: Option<PathBuf>,
+    /// Leave addresses in this range as they are (e.g. the Service CIDR). Repeatable.
+    #[arg(long = "keep-net", value_name = "CIDR")]
+    keep_nets: Vec<String>,
+    /// Label written to the output's section header, e.g. `--tag cluster=prod-eu`. Repeatable.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    tags: Vec<String>,
+    /// Check a scrubbed file against its original instead of scrubbing: every
+    /// packet present, no run of 8+ removed payload bytes left. Exit 4 if not.
+    #[arg(long, num_args = 2, value_names = ["ORIGINAL", "SCRUBBED"], conflicts_with_all = ["input", "output"])]
+    verify: Option<Vec<PathBuf>>,
+    /// With --verify: print JSON.
+    #[arg(long, requires = "verify")]
+    json: bool,
+    /// Also treat this port as DNS (53 always is). Repeatable.
+    #[arg(long = "dns-port", value_name = "PORT")]
+    dns_ports: Vec<u16>,
+    #[command(flatten)]
+    decode: DecodeArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeepArg {
+    /// DNS messages (names hashed with --hash-names).
+    Dns,
+    /// TLS ClientHello, ServerHello, Certificate, alerts; not application data.
+    TlsHandshake,
+    /// pcapng interface names and descriptions.
+    InterfaceNames,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CaptureFormatArg {
+    Pcapng,
+    Pcap,
+}
+
+impl ScrubArgs {
+    fn options(&self) -> Result<ScrubOptions, String> {
+        let mut keep_nets = Vec::new();
+        for n in &self.keep_nets {
+            keep_nets.push(n.parse()?);
+        }
+        for t in &self.tags {
+            if !t.contains('=') {
+                return Err(format!("--tag {t}: expected KEY=VALUE, e.g. cluster=prod-eu"));
+            }
+        }
+        let mut dns_ports = vec![53];
+        dns_ports.extend(&self.dns_ports);
+        Ok(ScrubOptions {
+            keep_dns: self.keep.contains(&KeepArg::Dns),
+            keep_tls_handshake: self.keep.contains(&KeepArg::TlsHandshake),
+            keep_interface_names: self.keep.contains(&KeepArg::InterfaceNames),
+            hash_names: self.hash_names,
+            anonymize: self.anonymize,
+            key_file: self.key_file.clone(),
+            keep_nets,
+            tags: self.tags.clone(),
+            format: match self.format {
+                CaptureFormatArg::Pcapng => OutputFormat::Pcapng,
+                CaptureFormatArg::Pcap => OutputFormat::Pcap,
+            },
+            decode: self.decode.config(),
+            dns_ports,
+        })
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -272,6 +376,20 @@ fn main() {
             output,
             format,
         } => cli::merge(&dirs, &output, table_format(format)),
+        Command::Scrub(args) => match args.options() {
+            Err(e) => {
+                eprintln!("capsift: {e}");
+                cli::exit::USAGE
+            }
+            Ok(opts) => match (&args.verify, &args.input, &args.output) {
+                (Some(v), _, _) => cli::scrub_verify(&v[0], &v[1], &opts, args.json),
+                (None, Some(i), Some(o)) => cli::scrub(i, o, args.report.as_deref(), &opts),
+                _ => {
+                    eprintln!("capsift: scrub needs IN -o OUT (or --verify ORIGINAL SCRUBBED)");
+                    cli::exit::USAGE
+                }
+            },
+        },
         Command::Table { table } => {
             let (kind, t) = match table {
                 TableCommand::Flows(t) => (cli::TableKind::Flows, t),

@@ -13,6 +13,7 @@ mod linktype;
 mod pcap;
 mod pcapng;
 pub mod source;
+pub mod writer;
 #[cfg(test)]
 mod tests;
 mod timestamp;
@@ -89,6 +90,8 @@ pub struct CaptureMeta {
     pub comment_count: u64,
     /// pcapng blocks that carry no packet, by kind (`name_resolution`, ...).
     pub metadata_blocks: BTreeMap<&'static str, u64>,
+    /// Bytes of those blocks, by kind.
+    pub metadata_bytes: BTreeMap<&'static str, u64>,
 }
 
 const MAX_KEPT_COMMENTS: usize = 16;
@@ -306,6 +309,23 @@ impl CaptureReader {
     }
 
     /// Packets read so far.
+    /// pcapng `if_name` and `if_description` of an interface of the current
+    /// section (pcap files have neither).
+    pub fn interface_text(&self, id: u32) -> (Option<&str>, Option<&str>) {
+        match &self.state {
+            State::Pcapng(s) => s.interface_text(id),
+            _ => (None, None),
+        }
+    }
+
+    /// Link type of an interface of the current section (pcap: the file's).
+    pub fn interface_link_type(&self, id: u32) -> Option<LinkType> {
+        match &self.state {
+            State::Pcapng(s) => s.interface_link_type(id),
+            _ => self.meta.link_types.iter().next().copied(),
+        }
+    }
+
     pub fn packets_read(&self) -> u64 {
         self.frame
     }

@@ -31,6 +31,20 @@ struct Interface {
     snaplen: u32,
     scale: TsScale,
     offset_secs: i64,
+    /// `if_name` and `if_description`, cut to [`MAX_IF_TEXT`] characters.
+    name: Option<String>,
+    description: Option<String>,
+}
+
+/// Longest interface name or description kept (real ones are a few dozen).
+const MAX_IF_TEXT: usize = 256;
+
+fn if_text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v)
+        .trim_end_matches('\0')
+        .chars()
+        .take(MAX_IF_TEXT)
+        .collect()
 }
 
 pub(super) struct PcapngState {
@@ -49,6 +63,18 @@ fn min_len(block_type: u32) -> usize {
 }
 
 impl PcapngState {
+    pub(super) fn interface_link_type(&self, id: u32) -> Option<LinkType> {
+        self.interfaces.get(id as usize).map(|i| i.link_type)
+    }
+
+    /// Name and description of an interface of the current section.
+    pub(super) fn interface_text(&self, id: u32) -> (Option<&str>, Option<&str>) {
+        match self.interfaces.get(id as usize) {
+            Some(i) => (i.name.as_deref(), i.description.as_deref()),
+            None => (None, None),
+        }
+    }
+
     pub(super) fn open(
         buf: &mut StreamBuffer,
         meta: &mut CaptureMeta,
@@ -142,6 +168,7 @@ impl PcapngState {
                 _ => "other",
             };
             *meta.metadata_blocks.entry(kind).or_insert(0) += 1;
+            *meta.metadata_bytes.entry(kind).or_insert(0) += block_len as u64;
             if !buf.skip(block_len as u64)? {
                 warn_truncated(warnings, buf.offset(), frames, 0, Some(block_len));
                 return Ok(Step::End);
@@ -212,9 +239,13 @@ impl PcapngState {
                         TsScale::MICROS
                     }
                 };
+                let (mut name, mut description) = (None, None);
                 for o in &idb.options {
-                    if o.code == OptionCode::Comment {
-                        meta.add_comment(o.value());
+                    match o.code {
+                        OptionCode::Comment => meta.add_comment(o.value()),
+                        OptionCode::IfName => name = Some(if_text(o.value())),
+                        OptionCode::IfDescription => description = Some(if_text(o.value())),
+                        _ => {}
                     }
                 }
                 if self.interfaces.len() < MAX_INTERFACES {
@@ -227,6 +258,8 @@ impl PcapngState {
                         snaplen: idb.snaplen,
                         scale,
                         offset_secs: idb.if_tsoffset,
+                        name,
+                        description,
                     });
                 } else {
                     warnings.push(

@@ -339,7 +339,9 @@ enum Next {
     Vxlan(u16, bool),
     Geneve,
     Gre,
-    WireGuard(u16),
+    /// Port, and the message length on the wire (the UDP length: a cut
+    /// capture keeps only the start of the message).
+    WireGuard(u16, usize),
 }
 
 struct Decoder<'a, 'c> {
@@ -429,7 +431,7 @@ impl<'a> Decoder<'a, '_> {
                 Next::Vxlan(port, heur) => self.vxlan(port, heur, rest),
                 Next::Geneve => self.geneve(rest),
                 Next::Gre => self.gre(rest),
-                Next::WireGuard(port) => self.wireguard(port, rest),
+                Next::WireGuard(port, wire) => self.wireguard(port, wire, rest),
             };
             match step {
                 Ok(Some((n, r))) => {
@@ -656,6 +658,10 @@ impl<'a> Decoder<'a, '_> {
         self.mark(payload);
         self.set_payload(payload);
         let (sp, dp) = (v.src_port(), v.dst_port());
+        let wire = match v.length() {
+            0 => payload.len(),
+            n => usize::from(n).saturating_sub(UdpView::LEN),
+        };
         // Like Wireshark, the destination's meaning first, then the source's.
         for port in [dp, sp] {
             match self.cfg.role(port) {
@@ -663,8 +669,8 @@ impl<'a> Decoder<'a, '_> {
                 PortRole::Geneve => return Ok(Some((Next::Geneve, payload))),
                 PortRole::GreInUdp => return Ok(Some((Next::Gre, payload))),
                 PortRole::WireGuard => {
-                    if WireGuardView::new_checked(payload).is_ok() {
-                        return Ok(Some((Next::WireGuard(port), payload)));
+                    if WireGuardView::new_checked(payload, wire).is_ok() {
+                        return Ok(Some((Next::WireGuard(port, wire), payload)));
                     }
                 }
                 PortRole::None => {}
@@ -679,8 +685,8 @@ impl<'a> Decoder<'a, '_> {
             if GeneveView::plausible(payload) {
                 return Ok(Some((Next::Geneve, payload)));
             }
-            if WireGuardView::new_checked(payload).is_ok() {
-                return Ok(Some((Next::WireGuard(dp), payload)));
+            if WireGuardView::new_checked(payload, wire).is_ok() {
+                return Ok(Some((Next::WireGuard(dp, wire), payload)));
             }
         }
         Ok(None)
@@ -729,17 +735,11 @@ impl<'a> Decoder<'a, '_> {
         }
     }
 
-    fn wireguard(&mut self, port: u16, b: &'a [u8]) -> Step<'a> {
-        let view = WireGuardView::new_checked(b)?;
+    fn wireguard(&mut self, port: u16, wire: usize, b: &'a [u8]) -> Step<'a> {
+        let view = WireGuardView::new_checked(b, wire)?;
         self.push(Layer::WireGuard { view, port });
         // Only the cleartext header fields: type, reserved, indexes, counter.
-        let visible = match view.message() {
-            tunnel::WireGuardMessage::HandshakeInitiation
-            | tunnel::WireGuardMessage::CookieReply => 8,
-            tunnel::WireGuardMessage::HandshakeResponse => 12,
-            tunnel::WireGuardMessage::TransportData => 16,
-        };
-        self.mark(&b[visible.min(b.len())..]);
+        self.mark(&b[view.message().cleartext_len().min(b.len())..]);
         Ok(None)
     }
 }

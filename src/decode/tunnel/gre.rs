@@ -69,6 +69,14 @@ impl<'a> GreView<'a> {
     pub fn header_len(&self) -> usize {
         self.0.len()
     }
+    /// The header bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.0
+    }
+    /// A checksum follows the flags (the C bit of version 0).
+    pub fn has_checksum(&self) -> bool {
+        self.version() == 0 && self.flags() & C != 0
+    }
     pub fn key(&self) -> Option<u32> {
         let f = self.flags();
         if f & K == 0 {

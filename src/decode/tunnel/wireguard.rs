@@ -15,6 +15,15 @@ pub enum WireGuardMessage {
 }
 
 impl WireGuardMessage {
+    /// Bytes of cleartext header: type, reserved, indexes, counter.
+    pub fn cleartext_len(self) -> usize {
+        match self {
+            WireGuardMessage::HandshakeInitiation | WireGuardMessage::CookieReply => 8,
+            WireGuardMessage::HandshakeResponse => 12,
+            WireGuardMessage::TransportData => 16,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             WireGuardMessage::HandshakeInitiation => "handshake_initiation",
@@ -29,19 +38,23 @@ impl WireGuardMessage {
 pub struct WireGuardView<'a> {
     bytes: &'a [u8],
     kind: WireGuardMessage,
+    wire_len: usize,
 }
 
 impl<'a> WireGuardView<'a> {
     /// Check type, reserved bytes and the length each type has (the test
-    /// Wireshark's heuristic dissector applies too).
-    pub fn new_checked(b: &'a [u8]) -> Result<Self, Malformed> {
+    /// Wireshark's heuristic dissector applies too). `b` is the captured
+    /// message, `wire_len` its length on the wire (the UDP length): only the
+    /// cleartext header must be captured, so snaplen-cut and scrubbed
+    /// captures still show their handshakes.
+    pub fn new_checked(b: &'a [u8], wire_len: usize) -> Result<Self, Malformed> {
         if b.len() < 4 {
             return Err(Malformed::Short);
         }
         if b[1] != 0 || b[2] != 0 || b[3] != 0 {
             return Err(Malformed::Field("wireguard reserved"));
         }
-        let kind = match (b[0], b.len()) {
+        let kind = match (b[0], wire_len) {
             (1, 148) => WireGuardMessage::HandshakeInitiation,
             (2, 92) => WireGuardMessage::HandshakeResponse,
             (3, 64) => WireGuardMessage::CookieReply,
@@ -51,7 +64,14 @@ impl<'a> WireGuardView<'a> {
             (4, n) if n >= 32 => WireGuardMessage::TransportData,
             _ => return Err(Malformed::Field("wireguard type or length")),
         };
-        Ok(WireGuardView { bytes: b, kind })
+        if b.len() < kind.cleartext_len() {
+            return Err(Malformed::Short);
+        }
+        Ok(WireGuardView {
+            bytes: b,
+            kind,
+            wire_len,
+        })
     }
 
     pub fn message(&self) -> WireGuardMessage {
@@ -86,7 +106,7 @@ impl<'a> WireGuardView<'a> {
     }
     /// Encrypted inner packet length (transport data minus header and tag).
     pub fn inner_len(&self) -> Option<usize> {
-        (self.kind == WireGuardMessage::TransportData).then(|| self.bytes.len() - 32)
+        (self.kind == WireGuardMessage::TransportData).then(|| self.wire_len - 32)
     }
 }
 
@@ -99,20 +119,23 @@ mod tests {
         let mut init = vec![0u8; 148];
         init[0] = 1;
         init[4] = 0x2a;
-        let v = WireGuardView::new_checked(&init).unwrap();
+        let v = WireGuardView::new_checked(&init, 148).unwrap();
         assert_eq!(v.message(), WireGuardMessage::HandshakeInitiation);
         assert_eq!(v.sender_index(), Some(0x2a));
-        assert!(WireGuardView::new_checked(&init[..147]).is_err());
+        assert!(WireGuardView::new_checked(&init[..147], 147).is_err());
+        // Cut by a snaplen: the UDP length still says what it is.
+        assert!(WireGuardView::new_checked(&init[..8], 148).is_ok());
+        assert!(WireGuardView::new_checked(&init[..6], 148).is_err());
         let mut data = vec![0u8; 32 + 64];
         data[0] = 4;
         data[8] = 5;
-        let v = WireGuardView::new_checked(&data).unwrap();
+        let v = WireGuardView::new_checked(&data, data.len()).unwrap();
         assert_eq!(v.counter(), Some(5));
         assert_eq!(v.inner_len(), Some(64));
         // A full-MTU message (1420-byte inner packet) is not 16-aligned.
         let mut full = vec![0u8; 1452];
         full[0] = 4;
-        assert!(WireGuardView::new_checked(&full).is_ok());
-        assert!(WireGuardView::new_checked(&data[..31]).is_err());
+        assert!(WireGuardView::new_checked(&full, full.len()).is_ok());
+        assert!(WireGuardView::new_checked(&data[..31], 31).is_err());
     }
 }
