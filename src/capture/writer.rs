@@ -156,19 +156,23 @@ impl<W: Write> CaptureWriter<W> {
         Ok(id)
     }
 
-    /// Write one packet: `data` is what is kept, `orig_len` the length on the wire.
+    /// Write one packet: `data` is what is kept, `orig_len` the length on the
+    /// wire; `ts` is `None` for a packet that had no timestamp (a pcapng
+    /// simple packet block): it is written as an enhanced packet block
+    /// stamped 0, because a simple packet block cannot say that its
+    /// captured bytes are fewer than its original length.
     /// `describe` gives the link type and kept text of an input interface.
     pub fn packet(
         &mut self,
         input_if: u32,
         link: LinkType,
         describe: &dyn Fn(u32) -> (LinkType, IfDesc),
-        ts: Timestamp,
+        ts: Option<Timestamp>,
         data: &[u8],
         orig_len: u32,
     ) -> io::Result<()> {
         self.header(link)?;
-        let ns = ts.0.max(0) as u64;
+        let ns = ts.map_or(0, |t| t.0.max(0) as u64);
         match self.format {
             OutputFormat::Pcapng => {
                 let id = self.interface(input_if, link, describe)?;

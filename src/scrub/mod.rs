@@ -235,7 +235,7 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
     let write_err = |e: std::io::Error| format!("cannot write {}: {e}", output.display());
     loop {
         let Some(pkt) = reader.next_packet() else { break };
-        let (ts, orig_len, link, iface) = (pkt.ts, pkt.orig_len, pkt.link_type, pkt.interface);
+        let (ts, orig_len, link, iface) = (pkt.has_ts.then_some(pkt.ts), pkt.orig_len, pkt.link_type, pkt.interface);
         run.packet(pkt.data, link, &mut secrets, &mut report);
         let describe = |i: u32| {
             let l = reader.interface_link_type(i).unwrap_or(link);
@@ -489,7 +489,12 @@ fn collect_tls_names(input: &Path, opts: &ScrubOptions, secrets: &mut Secrets) -
 /// The one-screen summary.
 pub fn render_text(r: &ScrubReport) -> String {
     let mut s = String::new();
-    let kb = |b: u64| format!("{:.1} KB", b as f64 / 1000.0);
+    let kb = |b: u64| match b {
+        0..=9_999 => format!("{b} B"),
+        10_000..=9_999_999 => format!("{:.1} KB", b as f64 / 1e3),
+        10_000_000..=9_999_999_999 => format!("{:.1} MB", b as f64 / 1e6),
+        _ => format!("{:.2} GB", b as f64 / 1e9),
+    };
     s.push_str(&format!("scrubbed {} -> {} ({})\n", r.input, r.output, r.format));
     s.push_str(&format!(
         "packets: {} in, {} out (every packet kept; original lengths kept)\n",

@@ -37,7 +37,10 @@ REPO_ROOT = SCRIPT_DIR.parent.parent
 sys.path.insert(0, str(SCRIPT_DIR))
 import conformance_common as cc  # noqa: E402
 
-DECODE_AS = ["-d", "udp.port==8472,vxlan", "-d", "udp.port==51871,wg"]
+# Fragment reassembly off: scrubbed fragments cannot be reassembled (their payload is
+# gone), so with it on tshark would dissect the same frames differently on each side.
+DECODE_AS = ["-d", "udp.port==8472,vxlan", "-d", "udp.port==51871,wg",
+             "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
 TRANSPORT = {"tcp", "udp", "icmp", "icmpv6", "sctp", "igmp", "esp", "ah", "udplite", "dccp"}
 NOISE = {"_ws.short", "_ws.malformed", "_ws.expert", "data"}
 
@@ -48,10 +51,17 @@ def tshark(args, env):
 
 
 def stacks(path, env):
-    r = tshark(["-r", str(path), "-T", "fields", "-e", "frame.protocols"], env)
+    # frame.encap_type: tshark also lists some pcapng blocks without packets as frames.
+    r = tshark(["-r", str(path), "-T", "fields", "-e", "frame.encap_type", "-e", "frame.protocols"], env)
     out = []
     for line in r.stdout.splitlines():
-        toks = [t for t in line.split(":") if t not in NOISE]
+        encap, _, protos = line.partition("\t")
+        if not encap:
+            continue
+        toks = []
+        for t in protos.split(":"):
+            if t not in NOISE and (not toks or toks[-1] != t):
+                toks.append(t)
         last = max((i for i, t in enumerate(toks) if t in TRANSPORT), default=len(toks) - 1)
         out.append(":".join(toks[: last + 1]))
     return r, out
