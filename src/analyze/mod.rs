@@ -121,7 +121,8 @@ pub fn analyze_reader(
     let (mut first, mut last): (Option<Timestamp>, Option<Timestamp>) = (None, None);
     let mut n: u64 = 0;
     while let Some(pkt) = reader.next_packet() {
-        let d = decode::decode(&opts.decode, pkt.link_type, pkt.data);
+        let mut d = decode::Decoded::empty();
+        decode::decode_into(&opts.decode, pkt.link_type, pkt.data, &mut d);
         info.add(&pkt, &d);
         if pkt.has_ts {
             first = Some(first.map_or(pkt.ts, |f| f.min(pkt.ts)));

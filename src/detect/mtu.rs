@@ -21,7 +21,7 @@ use crate::decode::Layer;
 use crate::flow::Flow;
 use foldhash::{HashMap, HashSet};
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 
 pub const MIN_TRANSMISSIONS: u16 = 3;
@@ -40,8 +40,11 @@ struct Seg {
 
 #[derive(Default)]
 struct DirSegs {
-    /// Unacknowledged segments by sequence number.
-    segs: BTreeMap<u32, Seg>,
+    /// Unacknowledged segments in sequence-number order. A deque rather
+    /// than a map: segments arrive almost always in order and leave from
+    /// the front when acknowledged, so this costs no allocation per
+    /// segment (the map's node churn was 5 % of `analyze`).
+    segs: VecDeque<(u32, Seg)>,
     /// Largest IP packet of this direction that was acknowledged.
     max_acked_ip: u32,
     /// The SYN or SYN-ACK (acknowledged by the next segment of the peer).
@@ -183,19 +186,28 @@ impl Mtu {
         }
         if seglen > 0 && !is_superframe(Some(f), d, seglen, ip_len) {
             let segs = &mut st.dirs[d].segs;
-            if let Some(s) = segs.get_mut(&t.seq()) {
+            let seq = t.seq();
+            let at = if segs.back().is_none_or(|b| b.0 < seq) {
+                segs.len()
+            } else {
+                segs.partition_point(|e| e.0 < seq)
+            };
+            if let Some((_, s)) = segs.get_mut(at).filter(|e| e.0 == seq) {
                 s.tx = s.tx.saturating_add(1);
                 s.last_frame = ev.pkt.frame;
             } else if segs.len() < MAX_SEGMENTS {
                 segs.insert(
-                    t.seq(),
-                    Seg {
-                        len: seglen,
-                        ip_len,
-                        tx: 1,
-                        first_frame: ev.pkt.frame,
-                        last_frame: ev.pkt.frame,
-                    },
+                    at,
+                    (
+                        seq,
+                        Seg {
+                            len: seglen,
+                            ip_len,
+                            tx: 1,
+                            first_frame: ev.pkt.frame,
+                            last_frame: ev.pkt.frame,
+                        },
+                    ),
                 );
             }
         }
@@ -210,12 +222,12 @@ impl Mtu {
             }
             // Segments are kept in sequence order, so what this ACK covers
             // is a prefix (a sequence wrap only delays a few removals).
-            while let Some((&seq, s)) = other.segs.first_key_value() {
+            while let Some((seq, s)) = other.segs.front() {
                 if !seq_le(seq.wrapping_add(s.len), ack) {
                     break;
                 }
                 other.max_acked_ip = other.max_acked_ip.max(s.ip_len);
-                other.segs.remove(&seq);
+                other.segs.pop_front();
             }
         }
     }
@@ -234,7 +246,8 @@ impl Detector for Mtu {
         for (d, dir) in st.dirs.iter().enumerate() {
             let stuck: Vec<&Seg> = dir
                 .segs
-                .values()
+                .iter()
+                .map(|(_, s)| s)
                 .filter(|s| s.tx >= MIN_TRANSMISSIONS)
                 .collect();
             let Some(min_stuck) = stuck.iter().map(|s| s.ip_len).min() else {

@@ -218,11 +218,25 @@ pub struct FlowStats {
     pub table_full_drops: u64,
 }
 
+/// A borrowed `(TunnelContext, FiveTuple)`: hashes like the owned key (a
+/// tuple hashes its fields in order; an `ArrayVec` hashes as its slice).
+#[derive(Hash)]
+struct KeyRef<'k>(&'k [key::TunnelHop], &'k FiveTuple);
+
+impl hashbrown::Equivalent<(TunnelContext, FiveTuple)> for KeyRef<'_> {
+    fn equivalent(&self, k: &(TunnelContext, FiveTuple)) -> bool {
+        *self.1 == k.1 && self.0 == &k.0[..]
+    }
+}
+
 pub struct FlowTable {
     cfg: FlowConfig,
     slots: Vec<Option<Flow>>,
     free: Vec<usize>,
-    by_key: HashMap<(TunnelContext, FiveTuple), usize>,
+    /// Tunnel context and 5-tuple → slot. hashbrown rather than std for
+    /// lookups by reference ([`KeyRef`]): building an owned key per packet
+    /// copied the whole context array (5 % of `analyze`).
+    by_key: hashbrown::HashMap<(TunnelContext, FiveTuple), usize, foldhash::fast::RandomState>,
     /// Bare 5-tuple → slot of the latest flow with it, to join plain and tunnelled views.
     by_tuple: HashMap<FiveTuple, usize>,
     next_id: u64,
@@ -238,7 +252,7 @@ impl FlowTable {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::default(),
+            by_key: hashbrown::HashMap::default(),
             by_tuple: HashMap::default(),
             next_id: 1,
             last_sweep: Timestamp(i64::MIN),
@@ -311,7 +325,7 @@ impl FlowTable {
     }
 
     fn find(&mut self, ctx: &TunnelContext, tuple: &FiveTuple) -> Option<usize> {
-        if let Some(&s) = self.by_key.get(&(ctx.clone(), *tuple)) {
+        if let Some(&s) = self.by_key.get(&KeyRef(ctx, tuple)) {
             return Some(s);
         }
         // Join the plain and the tunnelled view of one flow (node captures
