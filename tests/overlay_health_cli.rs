@@ -46,7 +46,7 @@ fn assert_blackhole(v: &Value, true_mtu: u64) {
         .is_empty());
     assert!(bh[0]["details"]["recommended_mtu"].as_u64().unwrap() <= true_mtu);
     let text = bh[0]["summary"].as_str().unwrap();
-    assert!(text.contains("ICMP") && text.contains("MTU"));
+    assert!(text.contains("ICMP") && text.contains("MTU to set"), "{text}");
 }
 
 #[test]
@@ -71,6 +71,17 @@ fn vxlan_with_df_and_pod_mtu_1500_black_holes_inside_the_overlay() {
     assert_blackhole(&lab("vxlan-mtu-mismatch-df-pod.pcap"), 1450);
     let any = lab("vxlan-mtu-mismatch-df-node-any.pcap");
     assert_blackhole(&any, 1450);
+    // On the node both views of the flow are seen: the tunnel's overhead is
+    // known, and with it the exact MTU to set.
+    let bh = &of_kind(&any, "mtu.blackhole")[0];
+    assert_eq!(bh["details"]["tunnel_overhead"]["bytes"], 50);
+    assert_eq!(bh["details"]["recommended_mtu"], 1450);
+    assert!(bh["summary"].as_str().unwrap().contains("MTU to set on the pods and the tunnel device: 1450"));
+    // From the pod side alone the tunnel is invisible: the usual overlay MTUs
+    // inside the bracket are offered, 1450 among them.
+    let pod = lab("vxlan-mtu-mismatch-df-pod.pcap");
+    let c = &of_kind(&pod, "mtu.blackhole")[0]["details"]["overlay_mtu_candidates"];
+    assert!(c.as_array().unwrap().iter().any(|x| x["mtu"] == 1450), "{c}");
     // The node's ICMP to itself, about its own tunnel packets.
     let tb = of_kind(&any, "mtu.icmp_too_big");
     assert_eq!(tb.len(), 1);

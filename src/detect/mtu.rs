@@ -78,7 +78,19 @@ struct Stalled {
     frames: Vec<u64>,
     tuple: Tuple,
     tunnel_overhead_hint: String,
+    /// The tunnel the flow was seen in (here or as another view of it) and
+    /// what that tunnel adds to each packet.
+    overhead: Option<(String, u32)>,
 }
+
+/// Pod MTUs the common overlays need on a 1500-byte underlay.
+const OVERLAY_MTUS: [(u32, &str); 5] = [
+    (1480, "IP-in-IP (Calico IPIP)"),
+    (1450, "VXLAN or Geneve (Flannel, Calico VXLAN, Cilium, OVN)"),
+    (1440, "WireGuard over IPv4"),
+    (1430, "VXLAN over IPv6"),
+    (1420, "WireGuard over IPv6"),
+];
 
 #[derive(Default)]
 pub struct Mtu {
@@ -279,6 +291,12 @@ impl Detector for Mtu {
                 frames,
                 tuple: (s.0, r.0, 6, s.1, r.1),
                 tunnel_overhead_hint: crate::flow::key::context_label(&f.tunnel),
+                overhead: std::iter::once(&f.tunnel)
+                    .chain(f.also_seen_in.iter())
+                    .find_map(|c| {
+                        crate::flow::key::tunnel_overhead(c)
+                            .map(|o| (crate::flow::key::context_label(c), o))
+                    }),
             });
         }
     }
@@ -358,7 +376,47 @@ impl Detector for Mtu {
             let tunnel_note = if tunnel.is_empty() {
                 String::new()
             } else {
-                format!(" The flow runs inside {tunnel}: the sizes are of the inner packets; the tunnel adds its overhead on top.")
+                format!(" The flow runs inside {tunnel}: the sizes are of the inner packets.")
+            };
+            // The MTU to set: exact when the tunnel is in the capture (its
+            // overhead is known), else the bracket and the usual overlay
+            // values inside it.
+            let overhead = v.iter().find_map(|s| s.overhead.clone());
+            let candidates: Vec<(u32, &str)> =
+                OVERLAY_MTUS.iter().copied().filter(|(m, _)| *m >= low && *m < high).collect();
+            let (recommended, mtu_to_set) = match &overhead {
+                Some((label, o)) => {
+                    let m = 1500u32.saturating_sub(*o).clamp(low, high.saturating_sub(1).max(low));
+                    (
+                        m,
+                        format!(
+                            "Tunnel overhead: {label} adds {o} bytes to every packet, so on a 1500-byte underlay \
+                             the inner packets can be at most {}: MTU to set on the pods and the tunnel device: {m} \
+                             (underlay MTU minus {o}; check the underlay with `ip link`).",
+                            1500u32.saturating_sub(*o)
+                        ),
+                    )
+                }
+                None => (
+                    low,
+                    format!(
+                        "MTU to set: at most {} (the path carries {low} but not {high}); pin it with the ping sweep below.{}",
+                        high.saturating_sub(1),
+                        if candidates.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " No tunnel is visible in this capture; if the pods use an overlay on a 1500-byte underlay, \
+                                 its overhead is the usual cause and the MTU to set is {}.",
+                                candidates
+                                    .iter()
+                                    .map(|(m, what)| format!("{m} for {what}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    ),
+                ),
             };
             let flows: Vec<serde_json::Value> = v
                 .iter()
@@ -378,8 +436,7 @@ impl Detector for Mtu {
                      fragmentation-needed / packet-too-big came back, so the sender never learned to send smaller \
                      packets: a link on the path has an MTU between {low} and {} bytes and the ICMP that would say \
                      so is dropped (firewall, security group, NetworkPolicy on ICMP, or an overlay MTU mismatch).{tunnel_note} \
-                     Fix: set the pod/tunnel MTU to at most {low} (or the real path MTU), or let ICMP type 3 code 4 / \
-                     ICMPv6 type 2 through.",
+                     {mtu_to_set} Or let ICMP type 3 code 4 / ICMPv6 type 2 through so that PMTUD works.",
                     v.len(),
                     v.iter().map(|s| s.max_tx).max().unwrap_or(0),
                     high - 1
@@ -394,7 +451,9 @@ impl Detector for Mtu {
                     "sender": snd,
                     "receiver": rcv,
                     "tunnel": tunnel,
-                    "recommended_mtu": low,
+                    "recommended_mtu": recommended,
+                    "tunnel_overhead": overhead.as_ref().map(|(label, o)| json!({"tunnel": label, "bytes": o})),
+                    "overlay_mtu_candidates": candidates.iter().map(|(m, what)| json!({"mtu": m, "overlay": what})).collect::<Vec<_>>(),
                     "stalled_flows": flows,
                     "tunnel_stack": first.tunnel_overhead_hint,
                 }),
