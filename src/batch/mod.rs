@@ -161,6 +161,32 @@ pub struct CaptureResult {
     pub flows: Vec<Value>,
     pub dns: Vec<Value>,
     pub tls: Vec<Value>,
+    /// For Parquet: findings, flows, dns and tls already built into frames
+    /// by the worker (the rows above are then empty), so that the one
+    /// writer thread only appends row groups.
+    pub frames: Option<[polars::prelude::DataFrame; 4]>,
+}
+
+impl CaptureResult {
+    /// Turn the rows into frames (in the worker, in parallel with others).
+    fn build_frames(&mut self) {
+        use crate::report::parquet::rows_to_frame;
+        let parts = [&mut self.findings, &mut self.flows, &mut self.dns, &mut self.tls];
+        let mut frames = Vec::with_capacity(4);
+        for rows in parts {
+            match rows_to_frame(rows) {
+                Ok(df) => {
+                    frames.push(df);
+                }
+                // Leave the rows to the writer, which reports the error.
+                Err(_) => return,
+            }
+        }
+        for rows in [&mut self.findings, &mut self.flows, &mut self.dns, &mut self.tls] {
+            rows.clear();
+        }
+        self.frames = frames.try_into().ok();
+    }
 }
 
 /// SHA-256 of what is read through it.
@@ -272,6 +298,7 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
                 flows,
                 dns,
                 tls,
+                frames: None,
             }
         }
         Err(e) => CaptureResult {
@@ -296,6 +323,7 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
             flows: Vec::new(),
             dns: Vec::new(),
             tls: Vec::new(),
+            frames: None,
         },
     }
 }
@@ -328,6 +356,7 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
     let (tx, rx) = mpsc::sync_channel::<CaptureResult>(opts.jobs.max(1));
     let mut failed = 0;
     let mut write_error = None;
+    let parquet = opts.format == TableFormat::Parquet;
     let mut analyze_opts = opts.analyze.clone();
     analyze_opts.progress = false;
     std::thread::scope(|s| {
@@ -344,7 +373,10 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                 });
                 let Some((_, path)) = next else { break };
                 bar.start(worker, &path);
-                let r = analyze_one(&path, analyze_opts, bytes_done);
+                let mut r = analyze_one(&path, analyze_opts, bytes_done);
+                if parquet {
+                    r.build_frames();
+                }
                 if tx.send(r).is_err() {
                     break;
                 }
@@ -365,7 +397,7 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
             }
             bar.done(r.capture.size, &bytes_done);
             if write_error.is_none() {
-                if let Err(e) = writers.write(&r) {
+                if let Err(e) = writers.write(r) {
                     write_error = Some(e);
                 }
             }

@@ -10,6 +10,11 @@ use std::path::{Path, PathBuf};
 
 pub const TABLES: [&str; 5] = ["captures", "findings", "flows", "dns", "tls"];
 
+/// Row group size of batch tables: small enough that row groups are
+/// encoded while workers still analyse (rather than all at the end), large
+/// enough for Parquet's column compression to work.
+const BATCH_ROWS: usize = 4096;
+
 pub fn extension(f: TableFormat) -> &'static str {
     match f {
         TableFormat::Parquet => "parquet",
@@ -43,29 +48,27 @@ impl TableSet {
             let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
             sinks.push((
                 dest,
-                TableSink::new(BufWriter::with_capacity(1 << 20, file), f),
+                TableSink::new(BufWriter::with_capacity(1 << 20, file), f).with_batch_rows(BATCH_ROWS),
             ));
         }
         Ok(TableSet { sinks })
     }
 
-    pub fn write(&mut self, r: &CaptureResult) -> Result<(), String> {
+    pub fn write(&mut self, r: CaptureResult) -> Result<(), String> {
         let err = |e: std::io::Error| format!("writing tables: {e}");
         let [c, fi, fl, d, t] = &mut self.sinks[..] else {
             return Err("table set".into());
         };
         c.1.write(&r.capture).map_err(err)?;
-        for v in &r.findings {
-            fi.1.write(v).map_err(err)?;
+        if let Some(frames) = r.frames {
+            for (sink, df) in [&mut *fi, &mut *fl, &mut *d, &mut *t].into_iter().zip(frames) {
+                sink.1.write_frame(df).map_err(err)?;
+            }
         }
-        for v in &r.flows {
-            fl.1.write(v).map_err(err)?;
-        }
-        for v in &r.dns {
-            d.1.write(v).map_err(err)?;
-        }
-        for v in &r.tls {
-            t.1.write(v).map_err(err)?;
+        for (sink, rows) in [(fi, r.findings), (fl, r.flows), (d, r.dns), (t, r.tls)] {
+            for v in rows {
+                sink.1.write_value(v).map_err(err)?;
+            }
         }
         Ok(())
     }

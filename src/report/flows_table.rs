@@ -127,6 +127,32 @@ impl<W: Write> TableSink<W> {
         }
     }
 
+    /// Add rows already built into a frame by a batch worker (Parquet only).
+    pub fn write_frame(&mut self, df: polars::prelude::DataFrame) -> io::Result<()> {
+        match self {
+            TableSink::Parquet(p) => p.push_frame(df).map_err(|e| io::Error::other(e.to_string())),
+            TableSink::Text(_) => Err(io::Error::other("a frame for a text table")),
+        }
+    }
+
+    /// Parquet rows per row group (no effect on CSV and NDJSON).
+    pub fn with_batch_rows(self, n: usize) -> Self {
+        match self {
+            TableSink::Parquet(p) => TableSink::Parquet(p.with_batch_rows(n)),
+            t => t,
+        }
+    }
+
+    /// Write a row that is already a JSON value, without serializing it
+    /// again (for Parquet, a deep copy with a hash lookup per key was most
+    /// of the batch writer's time).
+    pub fn write_value(&mut self, row: serde_json::Value) -> io::Result<()> {
+        match self {
+            TableSink::Text(w) => w.write(&row),
+            TableSink::Parquet(p) => p.push(row).map_err(|e| io::Error::other(e.to_string())),
+        }
+    }
+
     /// Finish the file (Parquet footer) and flush.
     pub fn finish(self) -> io::Result<()> {
         match self {

@@ -16,8 +16,19 @@ enum Kind {
     Str,
 }
 
-/// Columns that may be null in a whole batch but are numbers when present.
-const INT_COLUMNS: &[&str] = &["syn_mss_fwd", "syn_mss_rev", "answers", "response_frame"];
+/// Columns that may be null in a whole batch (or a whole capture, as the
+/// batch's workers build one frame per capture) but are numbers when
+/// present: every `Option` of an integer in the row types. Typing them by
+/// name keeps each table's schema the same whatever capture comes first.
+const INT_COLUMNS: &[&str] = &[
+    "syn_mss_fwd",
+    "syn_mss_rev",
+    "answers",
+    "response_frame",
+    "flow_id",
+    "src_port",
+    "dst_port",
+];
 
 fn kind_of(name: &str, values: &[&serde_json::Value]) -> Kind {
     if INT_COLUMNS.contains(&name) {
@@ -87,28 +98,71 @@ fn column(name: &str, kind: Kind, values: &[&serde_json::Value]) -> Column {
 /// `kinds` fixes the column types (after the first batch, so that every
 /// row group of a file has one schema).
 fn frame(rows: &[serde_json::Value], kinds: &mut Vec<(String, Kind)>) -> PolarsResult<DataFrame> {
-    if kinds.is_empty() {
+    // The first batch fixes the columns: the first row's keys, typed from
+    // the values below (after the transposition).
+    let typing = kinds.is_empty();
+    if typing {
         if let Some(serde_json::Value::Object(first)) = rows.first() {
-            for name in first.keys() {
-                let vals: Vec<&serde_json::Value> = rows
-                    .iter()
-                    .map(|r| r.get(name).unwrap_or(&serde_json::Value::Null))
-                    .collect();
-                kinds.push((name.clone(), kind_of(name, &vals)));
-            }
+            kinds.extend(first.keys().map(|k| (k.clone(), Kind::Str)));
+        }
+    }
+    // Transpose rows into columns in one pass. Rows come from one struct
+    // type, so their keys are in the columns' order: take values by
+    // position and fall back to a lookup by name only where a key differs
+    // (looking every cell up by name was most of the batch writer's time).
+    let null = serde_json::Value::Null;
+    let mut by_col: Vec<Vec<&serde_json::Value>> = kinds.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    for r in rows {
+        let obj = r.as_object();
+        let mut it = obj.map(|o| o.iter().peekable());
+        for (i, (name, _)) in kinds.iter().enumerate() {
+            // Advance only on a match: a key left out of this row (a skipped
+            // `None`) must not shift the ones after it.
+            let next = it.as_mut().and_then(|it| it.next_if(|(k, _)| *k == name));
+            let v = match next {
+                Some((_, v)) => v,
+                None => obj.and_then(|o| o.get(name)).unwrap_or(&null),
+            };
+            by_col[i].push(v);
+        }
+    }
+    if typing {
+        for ((name, kind), vals) in kinds.iter_mut().zip(&by_col) {
+            *kind = kind_of(name, vals);
         }
     }
     let cols: Vec<Column> = kinds
         .iter()
-        .map(|(name, kind)| {
-            let vals: Vec<&serde_json::Value> = rows
-                .iter()
-                .map(|r| r.get(name).unwrap_or(&serde_json::Value::Null))
-                .collect();
-            column(name, *kind, &vals)
-        })
+        .zip(&by_col)
+        .map(|((name, kind), vals)| column(name, *kind, vals))
         .collect();
     DataFrame::new(rows.len(), cols)
+}
+
+/// Rows as a DataFrame, column types inferred from these rows alone. The
+/// batch's workers use this so that the column building runs in parallel;
+/// [`ParquetTable::push_frame`] then conforms each frame to the file's schema.
+pub fn rows_to_frame(rows: &[serde_json::Value]) -> PolarsResult<DataFrame> {
+    frame(rows, &mut Vec::new())
+}
+
+/// `df` with the columns, order and types of `schema`: a column all null in
+/// one capture may have been typed differently from the file's first
+/// frame, so types are cast (not strictly) and missing columns are nulls.
+fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
+    if df.schema().as_ref() == schema {
+        return Ok(df);
+    }
+    let n = df.height();
+    let cols: Vec<Column> = schema
+        .iter()
+        .map(|(name, dtype)| match df.column(name) {
+            Ok(c) if c.dtype() == dtype => Ok(c.clone()),
+            Ok(c) => c.cast_with_options(dtype, polars::chunked_array::cast::CastOptions::NonStrict),
+            Err(_) => Ok(Column::full_null(name.clone(), n, dtype)),
+        })
+        .collect::<PolarsResult<_>>()?;
+    DataFrame::new(n, cols)
 }
 
 /// A table written as Parquet, one row group per batch.
@@ -117,6 +171,10 @@ pub struct ParquetTable<W: Write> {
     writer: Option<polars::io::parquet::write::BatchedWriter<W>>,
     kinds: Vec<(String, Kind)>,
     rows: Vec<serde_json::Value>,
+    /// Frames pushed whole (batch workers), waiting for a full row group.
+    frames: Option<DataFrame>,
+    schema: Option<Schema>,
+    batch_rows: usize,
     pub written: u64,
 }
 
@@ -127,15 +185,73 @@ impl<W: Write> ParquetTable<W> {
             writer: None,
             kinds: Vec::new(),
             rows: Vec::new(),
+            frames: None,
+            schema: None,
+            batch_rows: BATCH_ROWS,
             written: 0,
         }
     }
 
+    /// Rows per row group (default [`BATCH_ROWS`]). The batch writer uses
+    /// smaller groups so that encoding overlaps the workers' analysis
+    /// instead of all happening after the last capture.
+    pub fn with_batch_rows(mut self, n: usize) -> Self {
+        self.batch_rows = n.max(1);
+        self
+    }
+
     pub fn push(&mut self, row: serde_json::Value) -> PolarsResult<()> {
         self.rows.push(row);
-        if self.rows.len() >= BATCH_ROWS {
+        if self.rows.len() >= self.batch_rows {
             self.flush()?;
         }
+        Ok(())
+    }
+
+    /// Add rows already turned into a frame ([`rows_to_frame`]).
+    pub fn push_frame(&mut self, df: DataFrame) -> PolarsResult<()> {
+        if df.height() == 0 {
+            return Ok(());
+        }
+        let df = match &self.schema {
+            Some(s) => conform(df, s)?,
+            None => {
+                self.schema = Some(df.schema().as_ref().clone());
+                df
+            }
+        };
+        match self.frames.as_mut() {
+            Some(f) => {
+                f.vstack_mut_owned(df)?;
+            }
+            None => self.frames = Some(df),
+        }
+        if self.frames.as_ref().is_some_and(|f| f.height() >= self.batch_rows) {
+            self.flush_frames()?;
+        }
+        Ok(())
+    }
+
+    fn flush_frames(&mut self) -> PolarsResult<()> {
+        let Some(mut df) = self.frames.take() else {
+            return Ok(());
+        };
+        df.align_chunks_par();
+        self.write_group(&df)
+    }
+
+    fn write_group(&mut self, df: &DataFrame) -> PolarsResult<()> {
+        if self.writer.is_none() {
+            let out = self
+                .out
+                .take()
+                .ok_or_else(|| polars_err!(ComputeError: "parquet writer already used"))?;
+            self.writer = Some(ParquetWriter::new(out).batched(df.schema())?);
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.write_batch(df)?;
+        }
+        self.written += df.height() as u64;
         Ok(())
     }
 
@@ -163,6 +279,7 @@ impl<W: Write> ParquetTable<W> {
     /// gets a valid file with no columns.
     pub fn finish(mut self) -> PolarsResult<()> {
         self.flush()?;
+        self.flush_frames()?;
         match (self.writer.take(), self.out.take()) {
             (Some(w), _) => {
                 w.finish()?;
@@ -207,5 +324,29 @@ mod tests {
             &DataType::Boolean
         );
         assert_eq!(df.column("state").unwrap().dtype(), &DataType::String);
+    }
+
+    #[test]
+    fn frames_from_several_captures_share_one_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.parquet");
+        let mut t = ParquetTable::new(std::fs::File::create(&p).unwrap()).with_batch_rows(2);
+        // The first capture has no value for a string column the second has,
+        // and the second lacks a column altogether.
+        let a = rows_to_frame(&[serde_json::json!({"capture": "a", "note": null, "n": 1})]).unwrap();
+        let b = rows_to_frame(&[
+            serde_json::json!({"capture": "b", "note": "x", "n": 2}),
+            serde_json::json!({"capture": "b", "note": "y", "n": 3}),
+        ])
+        .unwrap();
+        let c = rows_to_frame(&[serde_json::json!({"capture": "c", "n": 4})]).unwrap();
+        for f in [a, b, c] {
+            t.push_frame(f).unwrap();
+        }
+        t.finish().unwrap();
+        let df = ParquetReader::new(std::fs::File::open(&p).unwrap()).finish().unwrap();
+        assert_eq!(df.height(), 4);
+        assert_eq!(df.column("n").unwrap().dtype(), &DataType::Int64);
+        assert_eq!(df.column("note").unwrap().null_count(), 2);
     }
 }
