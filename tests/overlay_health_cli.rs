@@ -133,13 +133,25 @@ fn tunnel_peers_and_arp() {
     assert_eq!(f.len(), 1);
     assert!(f[0]["details"]["initiations"].as_u64().unwrap() >= 2);
     assert_eq!(f[0]["details"]["responses"], 0);
+    // Real WireGuard (wireguard-go in two namespaces, captures/lab/README-wireguard.md):
+    // a peer with the wrong public key drops every initiation...
+    let real = lab("wireguard-real-handshake-unanswered.pcap");
+    let f = of_kind(&real, "overlay.wireguard_handshake_unanswered");
+    assert_eq!(f.len(), 1, "{:?}", real["findings"]);
+    assert_eq!(f[0]["details"]["initiations"], 3);
+    assert_eq!(f[0]["details"]["responses"], 0);
+    assert_eq!(f[0]["evidence"]["frames"], serde_json::json!([3, 4, 5]));
+    // ...while a working tunnel (initiation, response, data) raises nothing.
+    let ok = lab("wireguard-real-ok.pcap");
+    assert!(ok["findings"].as_array().unwrap().is_empty(), "{:?}", ok["findings"]);
 }
 
 /// No mtu.*, overlay.* or arp.* warning on captures built to be healthy,
 /// on the loss captures (loss is not a black hole), or on the shared corpus.
 #[test]
 fn no_false_alarms() {
-    let meant: [&str; 8] = [
+    let meant: [&str; 9] = [
+        "wireguard-real-handshake-unanswered.pcap",
         "mtu-blackhole.pcap",
         "vxlan-mtu-mismatch-df-pod.pcap",
         "vxlan-mtu-mismatch-df-node-any.pcap",
