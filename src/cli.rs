@@ -250,6 +250,7 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 }
 
 /// `capsift batch`.
+#[cfg(feature = "tables")]
 pub fn batch(
     inputs: Vec<String>,
     output: PathBuf,
@@ -303,6 +304,7 @@ pub fn batch(
 }
 
 /// `capsift merge`.
+#[cfg(feature = "tables")]
 pub fn merge(
     dirs: &[PathBuf],
     output: &std::path::Path,

@@ -13,6 +13,7 @@
 
 pub mod analyze;
 pub mod atomic_file;
+#[cfg(feature = "tables")]
 pub mod batch;
 pub mod capture;
 pub mod cli;

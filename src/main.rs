@@ -56,6 +56,7 @@ enum Command {
         #[command(flatten)]
         decode: DecodeArgs,
     },
+    #[cfg(feature = "tables")]
     /// Analyse many captures in parallel into tables (flows, dns, tls,
     /// findings, captures) and a cross-capture report (docs/batch.md).
     Batch {
@@ -78,6 +79,7 @@ enum Command {
         #[command(flatten)]
         analysis: AnalysisArgs,
     },
+    #[cfg(feature = "tables")]
     /// Combine batch outputs (e.g. the shards of an Indexed Job) into the
     /// tables and report one run would have written.
     Merge {
@@ -320,6 +322,7 @@ impl AnalysisArgs {
     }
 }
 
+#[cfg(feature = "tables")]
 fn table_format(f: TableFormatArg) -> TableFormat {
     match f {
         TableFormatArg::Csv => TableFormat::Csv,
@@ -355,6 +358,7 @@ fn main() {
             json,
             decode,
         } => cli::info(&files, json, &decode.config(), &mut out),
+        #[cfg(feature = "tables")]
         Command::Batch {
             inputs,
             output,
@@ -371,6 +375,7 @@ fn main() {
             analysis.quiet,
             analysis.options(),
         ),
+        #[cfg(feature = "tables")]
         Command::Merge {
             dirs,
             output,

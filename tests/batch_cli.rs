@@ -40,12 +40,16 @@ fn table(dir: &Path, name: &str) -> Vec<String> {
 #[test]
 fn shards_merged_equal_one_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let caps = repo().join("captures");
+    // The lab and synthetic captures (captures/hostile/ is broken on purpose).
+    let caps = repo().join("captures/lab");
     let caps = caps.to_str().unwrap();
+    let synth = repo().join("captures/synth");
+    let synth = synth.to_str().unwrap();
     let all = tmp.path().join("all");
     let r = run(&[
         "batch",
         caps,
+        synth,
         "-o",
         all.to_str().unwrap(),
         "--format",
@@ -62,6 +66,7 @@ fn shards_merged_equal_one_run() {
         let r = run(&[
             "batch",
             caps,
+            synth,
             "-o",
             d.to_str().unwrap(),
             "--format",

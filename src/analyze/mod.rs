@@ -4,7 +4,7 @@
 //! TCP analysis) → detectors → findings. Ended flows are handed to the
 //! detectors and to an optional sink (the `table flows` writer) as they end.
 
-pub(crate) mod progress;
+pub mod progress;
 
 use crate::capture::{CaptureReader, OpenError, Timestamp};
 use crate::decode::{self, DecodeConfig};
@@ -162,14 +162,14 @@ pub fn analyze_reader(
             }
         }
     }
-    for f in flows.finish() {
+    flows.finish_each(|f| {
         for det in detectors.iter_mut() {
             det.flow_ended(&f);
         }
         if let Some(sink) = sinks.flows.as_mut() {
             sink(&f);
         }
-    }
+    });
     if let Some(b) = bytes_done {
         b.fetch_add(
             reader.offset().saturating_sub(reported),
@@ -178,6 +178,15 @@ pub fn analyze_reader(
     }
     dns.finish(&mut info.warnings);
     tls.finish(&opts.trust);
+    if tls.oversized > 0 {
+        let (n, f) = (tls.oversized, tls.oversized_first_frame);
+        info.warnings.push(
+            "tls.oversized",
+            || format!("{n} TLS connection(s) stopped being followed: a record or handshake message claimed more bytes than TLS allows (a damaged or hostile stream); their handshakes are left incomplete"),
+            None,
+            f,
+        );
+    }
     if let Some(sink) = sinks.tls.as_mut() {
         for h in &tls.handshakes {
             sink(h);
@@ -204,6 +213,19 @@ pub fn analyze_reader(
                 format!(
                     "more than {} concurrent flows: {} packets of further flows were not analysed",
                     opts.flow.max_flows, flows.stats.table_full_drops
+                )
+            },
+            None,
+            None,
+        );
+    }
+    if flows.stats.contexts_overflowed > 0 {
+        info.warnings.push(
+            "flow.too_many_tunnels",
+            || {
+                format!(
+                    "more than {} distinct tunnel contexts (endpoints, VNIs, keys): flows in the further ones share one context, so equal 5-tuples in two of them may be counted as one flow",
+                    crate::flow::MAX_CONTEXTS
                 )
             },
             None,

@@ -209,7 +209,7 @@ impl CaptureReader {
         let mut warnings = Warnings::default();
         let (state, format) = match magic {
             Some(m) if pcap::is_magic(m) => (
-                State::Pcap(pcap::PcapState::open(&mut buf, &mut meta)?),
+                State::Pcap(pcap::PcapState::open(&mut buf, &mut meta, &mut warnings)?),
                 Format::Pcap,
             ),
             Some([0x0a, 0x0d, 0x0d, 0x0a]) => (

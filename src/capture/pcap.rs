@@ -40,7 +40,11 @@ pub(super) struct PcapState {
 }
 
 impl PcapState {
-    pub(super) fn open(buf: &mut StreamBuffer, meta: &mut CaptureMeta) -> Result<Self, OpenError> {
+    pub(super) fn open(
+        buf: &mut StreamBuffer,
+        meta: &mut CaptureMeta,
+        warnings: &mut Warnings,
+    ) -> Result<Self, OpenError> {
         if !buf.ensure(24)? {
             return Err(OpenError::BadHeader(format!(
                 "the pcap file header needs 24 bytes, the file has {}",
@@ -63,6 +67,16 @@ impl PcapState {
             (2, 3) => LengthOrder::SwappedIfCaplenLarger,
             _ => LengthOrder::Normal,
         };
+        if hdr.snaplen == 0 {
+            // Seen from some writers meaning "no limit"; harmless, but a
+            // file that says it captured nothing deserves a word.
+            warnings.push(
+                "capture.snaplen_zero",
+                || "the pcap file header gives a snaplen of 0 (no limit recorded); each packet's own captured length is used".to_string(),
+                Some(16),
+                None,
+            );
+        }
         meta.link_types.insert(link_type);
         meta.ts_resolutions.insert(scale.name());
         meta.sections = 1;

@@ -306,6 +306,15 @@ impl DnsTracker {
     /// End of capture: close open lookups.
     pub fn finish(&mut self, warnings: &mut Warnings) {
         self.lookups.finish(&mut self.queries);
+        if self.unparseable > 0 {
+            let (n, m) = (self.unparseable, self.messages);
+            warnings.push(
+                "dns.malformed",
+                || format!("{n} of {m} DNS messages could not be read (a compression loop, a name running past the end, counts larger than the message): they are left out, so their queries may show as unanswered"),
+                None,
+                None,
+            );
+        }
         if self.dropped_queries > 0 {
             let n = self.dropped_queries;
             warnings.push(

@@ -42,7 +42,10 @@ impl HopKind {
 }
 
 /// Tunnel levels outer to inner; at most 8 are kept (deeper is hostile).
-pub type TunnelContext = ArrayVec<TunnelHop, 8>;
+/// Up to four levels (VLAN tags count): real overlays nest two or three;
+/// deeper levels are left out of the key. Kept small because every flow
+/// and every flow-table key holds one.
+pub type TunnelContext = ArrayVec<TunnelHop, 4>;
 
 /// Transport endpoints, lower endpoint first, so both directions share a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

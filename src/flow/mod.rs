@@ -18,6 +18,7 @@ use foldhash::HashMap;
 use key::{FiveTuple, HopKind, PacketEndpoints, TunnelContext};
 use serde::Serialize;
 use std::net::IpAddr;
+use std::sync::Arc;
 use tcp::{flag, Segment, TcpAnalyzer};
 
 /// Flow-table limits and timeouts (capture time, not wall time).
@@ -133,9 +134,11 @@ pub struct TcpState {
 pub struct Flow {
     pub id: u64,
     pub proto: u8,
-    pub tunnel: TunnelContext,
+    /// Shared with every flow in the same tunnel (interned by the table):
+    /// a flow costs a pointer for it, not the whole context.
+    pub tunnel: Arc<TunnelContext>,
     /// Other tunnel contexts the same flow was seen in (plain and tunnelled views joined).
-    pub also_seen_in: Vec<TunnelContext>,
+    pub also_seen_in: Vec<Arc<TunnelContext>>,
     /// Initiator and responder endpoints.
     pub src: (IpAddr, u16),
     pub dst: (IpAddr, u16),
@@ -154,7 +157,12 @@ pub struct Flow {
     pub tcp: Option<TcpState>,
     /// For the tuple index: which canonical side the initiator is.
     init_dir: usize,
-    keys: Vec<(TunnelContext, FiveTuple)>,
+    /// The key the flow was created with is (`tunnel`, `tuple`); `keys`
+    /// holds only further views (a tunnelled view of a plain flow), so a
+    /// flow seen one way allocates nothing for its keys.
+    tuple: FiveTuple,
+    context_id: u32,
+    keys: Vec<(u32, FiveTuple)>,
 }
 
 impl Flow {
@@ -216,34 +224,38 @@ pub struct FlowStats {
     pub flows_created: u64,
     pub packets_without_flow: u64,
     pub table_full_drops: u64,
+    /// Packets whose tunnel context could not be interned ([`MAX_CONTEXTS`]).
+    pub contexts_overflowed: u64,
 }
 
-/// A borrowed `(TunnelContext, FiveTuple)`: hashes like the owned key (a
-/// tuple hashes its fields in order; an `ArrayVec` hashes as its slice).
-#[derive(Hash)]
-struct KeyRef<'k>(&'k [key::TunnelHop], &'k FiveTuple);
-
-impl hashbrown::Equivalent<(TunnelContext, FiveTuple)> for KeyRef<'_> {
-    fn equivalent(&self, k: &(TunnelContext, FiveTuple)) -> bool {
-        *self.1 == k.1 && self.0 == &k.0[..]
-    }
-}
+/// Distinct tunnel contexts interned per capture (a hostile file could
+/// invent one per packet); beyond it, contexts share one id and a
+/// `flow.too_many_tunnels` warning says so.
+pub const MAX_CONTEXTS: usize = 1 << 16;
+const OVERFLOW_CONTEXT: u32 = u32::MAX;
 
 pub struct FlowTable {
     cfg: FlowConfig,
-    slots: Vec<Option<Flow>>,
+    /// Boxed: a million flows must not mean a Vec of million large structs
+    /// that doubles (and copies) as it grows.
+    slots: Vec<Option<Box<Flow>>>,
     free: Vec<usize>,
-    /// Tunnel context and 5-tuple → slot. hashbrown rather than std for
-    /// lookups by reference ([`KeyRef`]): building an owned key per packet
-    /// copied the whole context array (5 % of `analyze`).
-    by_key: hashbrown::HashMap<(TunnelContext, FiveTuple), usize, foldhash::fast::RandomState>,
-    /// Bare 5-tuple → slot of the latest flow with it, to join plain and tunnelled views.
+    /// (interned tunnel context, 5-tuple) → slot. Keys are 48 bytes, not a
+    /// whole context each: a million flows fit in well under a gigabyte.
+    by_key: HashMap<(u32, FiveTuple), usize>,
+    /// Distinct tunnel contexts seen, by id (id 0: no tunnel), at most
+    /// [`MAX_CONTEXTS`]; further contexts share [`OVERFLOW_CONTEXT`].
+    contexts: HashMap<TunnelContext, u32>,
+    context_arcs: Vec<Arc<TunnelContext>>,
+    /// Bare 5-tuple → slot of the latest flow with it in a tunnel or VLAN, to
+    /// join plain and tunnelled views (plain flows are in `by_key` under
+    /// context 0, so a plain capture pays nothing for this index).
     by_tuple: HashMap<FiveTuple, usize>,
     next_id: u64,
     last_sweep: Timestamp,
     pub copies: CopyDetector,
     pub stats: FlowStats,
-    ended: Vec<Flow>,
+    ended: Vec<Box<Flow>>,
 }
 
 impl FlowTable {
@@ -252,7 +264,9 @@ impl FlowTable {
             cfg,
             slots: Vec::new(),
             free: Vec::new(),
-            by_key: hashbrown::HashMap::default(),
+            by_key: HashMap::default(),
+            contexts: HashMap::default(),
+            context_arcs: vec![Arc::new(TunnelContext::new())],
             by_tuple: HashMap::default(),
             next_id: 1,
             last_sweep: Timestamp(i64::MIN),
@@ -263,7 +277,7 @@ impl FlowTable {
     }
 
     pub fn flow(&self, slot: usize) -> Option<&Flow> {
-        self.slots.get(slot).and_then(|f| f.as_ref())
+        self.slots.get(slot).and_then(|f| f.as_deref())
     }
 
     pub fn len(&self) -> usize {
@@ -275,20 +289,31 @@ impl FlowTable {
     }
 
     /// Flows that ended since the last call.
-    pub fn take_ended(&mut self) -> Vec<Flow> {
+    pub fn take_ended(&mut self) -> Vec<Box<Flow>> {
         std::mem::take(&mut self.ended)
     }
 
-    /// End every flow (end of capture).
-    pub fn finish(&mut self) -> Vec<Flow> {
+    /// End every flow (end of capture), handing each to `each` as it ends:
+    /// one at a time, so that a million open flows are never collected in
+    /// one list.
+    pub fn finish_each(&mut self, mut each: impl FnMut(Box<Flow>)) {
         for slot in 0..self.slots.len() {
             self.evict(slot);
+            for f in self.ended.drain(..) {
+                each(f);
+            }
         }
-        self.take_ended()
     }
 
     fn evict(&mut self, slot: usize) {
         if let Some(f) = self.slots.get_mut(slot).and_then(|s| s.take()) {
+            let primary = (f.context_id, f.tuple);
+            if self.by_key.get(&primary) == Some(&slot) {
+                self.by_key.remove(&primary);
+            }
+            if self.by_tuple.get(&f.tuple) == Some(&slot) {
+                self.by_tuple.remove(&f.tuple);
+            }
             for k in &f.keys {
                 if self.by_key.get(k) == Some(&slot) {
                     self.by_key.remove(k);
@@ -309,7 +334,7 @@ impl FlowTable {
         }
         self.last_sweep = now;
         for slot in 0..self.slots.len() {
-            let Some(f) = &self.slots[slot] else { continue };
+            let Some(f) = self.slots[slot].as_deref() else { continue };
             let idle = now.0.saturating_sub(f.last_ts.0);
             let limit = if f.closed() {
                 self.cfg.closed_linger_ns
@@ -324,23 +349,63 @@ impl FlowTable {
         }
     }
 
-    fn find(&mut self, ctx: &TunnelContext, tuple: &FiveTuple) -> Option<usize> {
-        if let Some(&s) = self.by_key.get(&KeyRef(ctx, tuple)) {
+    /// The interned id of a tunnel context (0 for none, the common case,
+    /// without a lookup).
+    fn context_id(&mut self, ctx: &TunnelContext) -> u32 {
+        if ctx.is_empty() {
+            return 0;
+        }
+        if let Some(&id) = self.contexts.get(ctx) {
+            return id;
+        }
+        if self.context_arcs.len() >= MAX_CONTEXTS {
+            self.stats.contexts_overflowed += 1;
+            return OVERFLOW_CONTEXT;
+        }
+        let id = self.context_arcs.len() as u32;
+        self.context_arcs.push(Arc::new(ctx.clone()));
+        self.contexts.insert(ctx.clone(), id);
+        id
+    }
+
+    fn context_arc(&self, id: u32, ctx: &TunnelContext) -> Arc<TunnelContext> {
+        match self.context_arcs.get(id as usize) {
+            Some(a) if id != OVERFLOW_CONTEXT => a.clone(),
+            _ => Arc::new(ctx.clone()),
+        }
+    }
+
+    fn find(&mut self, ctx: &TunnelContext, ctx_id: u32, tuple: &FiveTuple) -> Option<usize> {
+        if let Some(&s) = self.by_key.get(&(ctx_id, *tuple)) {
             return Some(s);
         }
         // Join the plain and the tunnelled view of one flow (node captures
         // see both); two different tunnels never join.
-        let &s = self.by_tuple.get(tuple)?;
-        let f = self.slots.get(s)?.as_ref()?;
+        // Plain flows are found through `by_key` with context 0; only
+        // tunnelled (or VLAN-tagged) flows are indexed by bare 5-tuple.
+        let &s = if ctx_id != 0 {
+            self.by_key.get(&(0, *tuple)).or_else(|| self.by_tuple.get(tuple))?
+        } else {
+            self.by_tuple.get(tuple)?
+        };
+        let f = self.slots.get(s)?.as_deref()?;
         let plain = |c: &TunnelContext| c.iter().all(|h| h.kind == HopKind::Vlan);
         if plain(ctx) || plain(&f.tunnel) {
-            let f = self.slots[s].as_mut()?;
-            if f.keys.len() < 8 {
-                f.keys.push((ctx.clone(), *tuple));
-                if !f.also_seen_in.contains(ctx) && *ctx != f.tunnel {
-                    f.also_seen_in.push(ctx.clone());
+            let f = self.slots[s].as_deref_mut()?;
+            if f.keys.len() < 7 {
+                f.keys.push((ctx_id, *tuple));
+                let seen = f.also_seen_in.iter().any(|c| **c == *ctx);
+                let arc = (!seen && *ctx != *f.tunnel).then(|| {
+                    let f_ctx = ctx.clone();
+                    (ctx_id, f_ctx)
+                });
+                self.by_key.insert((ctx_id, *tuple), s);
+                if let Some((id, c)) = arc {
+                    let a = self.context_arc(id, &c);
+                    if let Some(f) = self.slots[s].as_deref_mut() {
+                        f.also_seen_in.push(a);
+                    }
                 }
-                self.by_key.insert((ctx.clone(), *tuple), s);
             }
             return Some(s);
         }
@@ -350,6 +415,7 @@ impl FlowTable {
     fn create(
         &mut self,
         ep: &PacketEndpoints,
+        ctx_id: u32,
         tuple: FiveTuple,
         canon_dir: usize,
         pkt: &Packet<'_>,
@@ -372,7 +438,7 @@ impl FlowTable {
         let flow = Flow {
             id: self.next_id,
             proto: ep.proto,
-            tunnel: ep.context.clone(),
+            tunnel: self.context_arc(ctx_id, &ep.context),
             also_seen_in: Vec::new(),
             src,
             dst,
@@ -388,22 +454,26 @@ impl FlowTable {
             copies_skipped: 0,
             tcp: (ep.proto == 6).then(TcpState::default),
             init_dir,
-            keys: vec![(ep.context.clone(), tuple)],
+            tuple,
+            context_id: ctx_id,
+            keys: Vec::new(),
         };
         self.next_id += 1;
         self.stats.flows_created += 1;
         let slot = match self.free.pop() {
             Some(s) => {
-                self.slots[s] = Some(flow);
+                self.slots[s] = Some(Box::new(flow));
                 s
             }
             None => {
-                self.slots.push(Some(flow));
+                self.slots.push(Some(Box::new(flow)));
                 self.slots.len() - 1
             }
         };
-        self.by_key.insert((ep.context.clone(), tuple), slot);
-        self.by_tuple.insert(tuple, slot);
+        self.by_key.insert((ctx_id, tuple), slot);
+        if ctx_id != 0 {
+            self.by_tuple.insert(tuple, slot);
+        }
         Some(slot)
     }
 
@@ -440,13 +510,14 @@ impl FlowTable {
             _ => None,
         };
         let syn_only = tcp_view.is_some_and(|t| t.flags() & (SYN | ACK) == SYN);
-        let mut slot = self.find(&ep.context, &tuple);
+        let ctx_id = self.context_id(&ep.context);
+        let mut slot = self.find(&ep.context, ctx_id, &tuple);
         // A new SYN with another initial sequence number on a 5-tuple in
         // use: the ports were reused (tshark's tcp.analysis.reused_ports).
         let mut reused = false;
         if let (Some(s), Some(t), None) = (slot, tcp_view, copy_of) {
             if syn_only {
-                let f = self.slots[s].as_ref()?;
+                let f = self.slots[s].as_deref()?;
                 let d_of_sender = usize::from(canon_dir != f.init_dir);
                 if f.tcp
                     .as_ref()
@@ -472,10 +543,10 @@ impl FlowTable {
                     // Picked up mid-stream, or UDP: guess the client by its port.
                     _ => sender_looks_like_client(ep.src.1, ep.dst.1),
                 };
-                self.create(&ep, tuple, canon_dir, pkt, initiator_is_sender)?
+                self.create(&ep, ctx_id, tuple, canon_dir, pkt, initiator_is_sender)?
             }
         };
-        let flow = self.slots[slot].as_mut()?;
+        let flow = self.slots[slot].as_deref_mut()?;
         let dir = usize::from(canon_dir != flow.init_dir);
         if let Some(orig) = copy_of {
             flow.copies_skipped += 1;
@@ -646,5 +717,21 @@ fn count_flags(st: &mut TcpState, f: u32, frame: u64) {
     }
     if f & flag::KEEP_ALIVE != 0 {
         c.keep_alives += 1;
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn print_sizes() {
+        eprintln!(
+            "Flow {} TcpState {} TcpAnalyzer {} TunnelContext {} FiveTuple {} Slot {}",
+            std::mem::size_of::<super::Flow>(),
+            std::mem::size_of::<super::TcpState>(),
+            std::mem::size_of::<super::tcp::TcpAnalyzer>(),
+            std::mem::size_of::<super::key::TunnelContext>(),
+            std::mem::size_of::<super::key::FiveTuple>(),
+            std::mem::size_of::<Option<super::Flow>>(),
+        );
     }
 }

@@ -107,13 +107,18 @@ pub enum TableFormat {
 /// A table being written in any of the formats.
 pub enum TableSink<W: Write> {
     Text(RowWriter<W>),
+    #[cfg(feature = "tables")]
     Parquet(super::parquet::ParquetTable<W>),
 }
 
 impl<W: Write> TableSink<W> {
     pub fn new(out: W, format: TableFormat) -> Self {
         match format {
+            #[cfg(feature = "tables")]
             TableFormat::Parquet => TableSink::Parquet(super::parquet::ParquetTable::new(out)),
+            // Built without polars (the fuzz targets): NDJSON instead.
+            #[cfg(not(feature = "tables"))]
+            TableFormat::Parquet => TableSink::Text(RowWriter::new(out, TableFormat::Ndjson)),
             f => TableSink::Text(RowWriter::new(out, f)),
         }
     }
@@ -121,6 +126,7 @@ impl<W: Write> TableSink<W> {
     pub fn write<T: Serialize>(&mut self, row: &T) -> io::Result<()> {
         match self {
             TableSink::Text(w) => w.write(row),
+            #[cfg(feature = "tables")]
             TableSink::Parquet(p) => p
                 .push(serde_json::to_value(row)?)
                 .map_err(|e| io::Error::other(e.to_string())),
@@ -128,6 +134,7 @@ impl<W: Write> TableSink<W> {
     }
 
     /// Add rows already built into a frame by a batch worker (Parquet only).
+    #[cfg(feature = "tables")]
     pub fn write_frame(&mut self, df: polars::prelude::DataFrame) -> io::Result<()> {
         match self {
             TableSink::Parquet(p) => p.push_frame(df).map_err(|e| io::Error::other(e.to_string())),
@@ -136,9 +143,12 @@ impl<W: Write> TableSink<W> {
     }
 
     /// Parquet rows per row group (no effect on CSV and NDJSON).
+    #[cfg(feature = "tables")]
     pub fn with_batch_rows(self, n: usize) -> Self {
         match self {
+            #[cfg(feature = "tables")]
             TableSink::Parquet(p) => TableSink::Parquet(p.with_batch_rows(n)),
+            #[allow(unreachable_patterns)]
             t => t,
         }
     }
@@ -149,6 +159,7 @@ impl<W: Write> TableSink<W> {
     pub fn write_value(&mut self, row: serde_json::Value) -> io::Result<()> {
         match self {
             TableSink::Text(w) => w.write(&row),
+            #[cfg(feature = "tables")]
             TableSink::Parquet(p) => p.push(row).map_err(|e| io::Error::other(e.to_string())),
         }
     }
@@ -157,6 +168,7 @@ impl<W: Write> TableSink<W> {
     pub fn finish(self) -> io::Result<()> {
         match self {
             TableSink::Text(w) => w.into_inner().flush(),
+            #[cfg(feature = "tables")]
             TableSink::Parquet(p) => p.finish().map_err(|e| io::Error::other(e.to_string())),
         }
     }

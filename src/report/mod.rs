@@ -4,6 +4,7 @@
 pub mod dns_table;
 pub mod flows_table;
 mod markdown;
+#[cfg(feature = "tables")]
 pub mod parquet;
 mod text;
 pub mod tls_table;

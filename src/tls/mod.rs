@@ -84,6 +84,9 @@ struct Conn {
     streams: [Reassembler; 2],
     hs_buf: [Vec<u8>; 2],
     encrypted: [bool; 2],
+    /// Frame where a record or handshake message claimed more than the
+    /// limits allow (the direction is no longer followed).
+    oversized: Option<u64>,
 }
 
 /// Follows TLS handshakes through one capture.
@@ -92,6 +95,10 @@ pub struct TlsTracker {
     conns: HashMap<u64, Conn>,
     pub handshakes: Vec<TlsHandshake>,
     pub dropped: u64,
+    /// Connections given up because a record or handshake message claimed
+    /// more than [`MAX_RECORD`] / [`STREAM_LIMIT`] bytes, and the first frame.
+    pub oversized: u64,
+    pub oversized_first_frame: Option<u64>,
 }
 
 fn looks_like_tls_handshake(p: &[u8]) -> bool {
@@ -165,6 +172,7 @@ impl TlsTracker {
                     streams: Default::default(),
                     hs_buf: Default::default(),
                     encrypted: [false; 2],
+                    oversized: None,
                 },
             );
         }
@@ -187,6 +195,10 @@ impl TlsTracker {
 
     fn end(&mut self, flow_id: u64) {
         if let Some(c) = self.conns.remove(&flow_id) {
+            if let Some(f) = c.oversized {
+                self.oversized += 1;
+                self.oversized_first_frame = Some(self.oversized_first_frame.map_or(f, |o| o.min(f)));
+            }
             if self.handshakes.len() < MAX_HANDSHAKES {
                 self.handshakes.push(c.hs);
             } else {
@@ -254,6 +266,9 @@ impl Conn {
             let (ty, len) = (buf[0], usize::from(u16::from_be_bytes([buf[3], buf[4]])));
             if !(0x14..=0x18).contains(&ty) || buf[1] != 0x03 || len > MAX_RECORD {
                 // Not (or no longer) TLS: stop following this direction.
+                if (0x14..=0x18).contains(&ty) && buf[1] == 0x03 {
+                    self.oversized.get_or_insert(pkt.frame);
+                }
                 self.streams[dir].close();
                 return self.streams[1 - dir].broken;
             }
@@ -301,6 +316,13 @@ impl Conn {
                 return;
             }
             let len = (usize::from(b[1]) << 16) | (usize::from(b[2]) << 8) | usize::from(b[3]);
+            if len > STREAM_LIMIT {
+                // A handshake message claiming up to 16 MB: never buffered.
+                self.oversized.get_or_insert(pkt.frame);
+                self.hs_buf[dir] = Vec::new();
+                self.streams[dir].close();
+                return;
+            }
             if b.len() < 4 + len {
                 return;
             }

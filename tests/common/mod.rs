@@ -93,6 +93,8 @@ pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
 }
 
 /// Capture files under `dir` (recursively), recognised by magic bytes.
+/// `captures/hostile/` is left out: those files are built to be broken and
+/// have their own test (tests/hostile_captures.rs).
 pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -103,7 +105,9 @@ pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
+                if !p.ends_with("captures/hostile") {
+                    stack.push(p);
+                }
             } else if let Ok(bytes) = std::fs::read(&p) {
                 if capsift::capture::looks_like_capture(&bytes[..bytes.len().min(8)]) {
                     out.push(p);
@@ -137,4 +141,57 @@ pub fn warning_kinds(file: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Like [`capsift`], also returning the peak resident memory in KB (read
+/// from /proc while it runs; 0 where /proc is not available).
+pub fn capsift_peak_rss(args: &[&str], limit: Duration) -> (Run, u64) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsift"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("capsift starts");
+    let pid = child.id();
+    let reader = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    let start = Instant::now();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Ok(st) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+            if let Some(kb) = st
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                peak = peak.max(kb);
+            }
+        }
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("capsift {args:?} ran longer than {limit:?}: a hang");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stderr = err.join().unwrap_or_default();
+    let code = status
+        .code()
+        .unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
+    assert!(!stderr.contains("panicked"), "capsift {args:?} panicked: {stderr}");
+    (
+        Run {
+            status: code,
+            stdout: out.join().unwrap_or_default(),
+            stderr,
+        },
+        peak,
+    )
 }

@@ -126,7 +126,8 @@ def main():
             if not d.exists():
                 print(f"skipped: {d} (not present)")
                 continue
-            work += [(f, strict) for f in sorted(d.rglob("*")) if f.is_file() and is_capture(f)]
+            work += [(f, strict) for f in sorted(d.rglob("*"))
+                     if f.is_file() and is_capture(f) and "hostile" not in f.relative_to(d).parts[:1]]
     env = dict(os.environ)
     env["WIRESHARK_CONFIG_DIR"] = tempfile.mkdtemp()  # a clean profile
     failed = 0
