@@ -68,7 +68,10 @@ impl Walker<'_, '_> {
                     let target = usize::from(self.u16(at)? & 0x3fff);
                     end.get_or_insert(at + 2);
                     hops += 1;
-                    if hops > MAX_HOPS || target >= self.msg.len() {
+                    // A pointer goes back to an earlier name, never into the
+                    // header: hashing "labels" there would rewrite the
+                    // message's counts (found by fuzzing, fuzz/regressions/dns).
+                    if hops > MAX_HOPS || target < HEADER || target >= at {
                         return Err(Unwalkable);
                     }
                     at = target;
