@@ -289,6 +289,10 @@ struct AnalysisArgs {
     /// Also follow DNS on this port (TCP and UDP; 53 always is). Repeatable.
     #[arg(long = "dns-port", value_name = "PORT")]
     dns_ports: Vec<u16>,
+    /// Flows tracked at once (about 850 bytes each: the default 2,000,000
+    /// is 1.7 GB at most); further flows get a `flow.table_full` warning.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    max_flows: usize,
     /// Trust the CA certificates in this PEM file, besides the public web
     /// roots (e.g. the cluster CA: `kubectl get cm kube-root-ca.crt -o
     /// jsonpath='{.data.ca\.crt}'`). Repeatable.
@@ -310,6 +314,7 @@ impl AnalysisArgs {
             decode: self.decode.config(),
             flow: FlowConfig {
                 dedup: !self.no_dedup,
+                max_flows: self.max_flows.max(1),
                 ..FlowConfig::default()
             },
             progress: !self.quiet,

@@ -71,6 +71,11 @@ fn each_hostile_capture_is_survived_and_explained() {
     let r = capsift(&["analyze", &hostile("random.bin")], None, LIMIT);
     assert_eq!(r.status, 2);
     assert!(r.stderr.contains("not a pcap or pcapng capture"), "{}", r.stderr);
+    // A smaller flow table on request: the rest is dropped, and it says so.
+    let r = capsift(&["analyze", "--format", "json", "-q", "--max-flows", "5000", &hostile("many-flows.pcap")], None, LIMIT);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(warnings(&v).iter().any(|k| k == "flow.table_full"), "{:?}", warnings(&v));
+    assert_eq!(v["inputs"][0]["flows"], 5000);
     // The 20,000 flows are all there.
     let (_, v) = all_commands(&hostile("many-flows.pcap"));
     assert_eq!(v["inputs"][0]["flows"], 20_000, "{}", v["inputs"][0]);

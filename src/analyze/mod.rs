@@ -178,6 +178,15 @@ pub fn analyze_reader(
     }
     dns.finish(&mut info.warnings);
     tls.finish(&opts.trust);
+    if tls.dropped > 0 {
+        let n = tls.dropped;
+        info.warnings.push(
+            "tls.limit",
+            || format!("more than {} TLS connections at once or {} handshakes in all: {n} were not analysed, so some TLS findings may be missing", crate::tls::MAX_CONNS, crate::tls::MAX_HANDSHAKES),
+            None,
+            None,
+        );
+    }
     if tls.oversized > 0 {
         let (n, f) = (tls.oversized, tls.oversized_first_frame);
         info.warnings.push(
@@ -228,6 +237,15 @@ pub fn analyze_reader(
                     crate::flow::MAX_CONTEXTS
                 )
             },
+            None,
+            None,
+        );
+    }
+    let limits: Vec<String> = detectors.iter().flat_map(|d| d.limits_hit()).collect();
+    if !limits.is_empty() {
+        info.warnings.push(
+            "analysis.limit",
+            || format!("{}: some findings may be missing (bounds in docs/hardening.md)", limits.join("; ")),
             None,
             None,
         );

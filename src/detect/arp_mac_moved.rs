@@ -18,6 +18,8 @@ pub struct MacMoved {
     /// IP → (current MAC, frame it was learned in).
     seen: BTreeMap<Ipv4Addr, ([u8; 6], u64)>,
     moves: Vec<(Ipv4Addr, [u8; 6], [u8; 6], u64, u64)>,
+    /// ARP messages about addresses beyond [`MAX_IPS`], not followed.
+    ips_skipped: u64,
 }
 
 fn mac(m: [u8; 6]) -> String {
@@ -28,6 +30,16 @@ fn mac(m: [u8; 6]) -> String {
 }
 
 impl Detector for MacMoved {
+    fn limits_hit(&self) -> Vec<String> {
+        if self.ips_skipped == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "arp.mac_moved: more than {MAX_IPS} IP addresses in ARP; {} messages about further addresses were not followed",
+            self.ips_skipped
+        )]
+    }
+
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {
         let Some(Layer::Arp(a)) = ev
             .decoded
@@ -61,7 +73,7 @@ impl Detector for MacMoved {
             None if self.seen.len() < MAX_IPS => {
                 self.seen.insert(ip, (hw, ev.pkt.frame));
             }
-            None => {}
+            None => self.ips_skipped += 1,
         }
     }
 

@@ -61,6 +61,11 @@ pub trait Detector {
     fn packet(&mut self, _ev: &PacketEvent<'_, '_>) {}
     fn flow_ended(&mut self, _flow: &Flow) {}
     fn finish(&mut self, ctx: &FinishContext<'_>) -> Vec<Finding>;
+    /// Bounds this detector hit (docs/hardening.md), for a warning: a
+    /// finding it may have missed is never lost silently.
+    fn limits_hit(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Every detector, in report order.
@@ -118,6 +123,19 @@ const MAX_GROUPS: usize = 10_000;
 const MAX_EXAMPLES: usize = 5;
 const MAX_FRAMES: usize = 32;
 const MAX_CLIENTS: usize = 16;
+
+impl ServerGroups {
+    /// The group bound, when it was hit.
+    pub fn limit_hit(&self, what: &str) -> Vec<String> {
+        if self.dropped_groups == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "{what}: more than {MAX_GROUPS} distinct servers; {} flows of further servers were not grouped",
+            self.dropped_groups
+        )]
+    }
+}
 
 impl Default for ServerGroups {
     fn default() -> Self {

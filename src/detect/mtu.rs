@@ -98,6 +98,8 @@ pub struct Mtu {
     too_big: Vec<TooBig>,
     too_big_tuples: HashSet<Tuple>,
     stalled: Vec<Stalled>,
+    /// Segments of flows not followed because [`MAX_FLOWS`] were open.
+    flows_skipped: u64,
 }
 
 #[inline]
@@ -189,6 +191,7 @@ impl Mtu {
             return;
         };
         if !self.flows.contains_key(&f.id) && self.flows.len() >= MAX_FLOWS {
+            self.flows_skipped += 1;
             return;
         }
         let st = self.flows.entry(f.id).or_default();
@@ -246,6 +249,16 @@ impl Mtu {
 }
 
 impl Detector for Mtu {
+    fn limits_hit(&self) -> Vec<String> {
+        if self.flows_skipped == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "mtu.blackhole: more than {MAX_FLOWS} TCP flows open at once; {} segments of further flows were not checked for a black hole",
+            self.flows_skipped
+        )]
+    }
+
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {
         self.icmp(ev);
         self.segment(ev);

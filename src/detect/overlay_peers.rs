@@ -30,9 +30,21 @@ pub struct OverlayPeers {
     wg: BTreeMap<(IpAddr, IpAddr, u16), Wg>,
     /// (src, dst, kind) → packets, first frame.
     pairs: BTreeMap<(IpAddr, IpAddr, &'static str), (u64, u64)>,
+    /// Packets of node pairs beyond [`MAX_PAIRS`], not followed.
+    skipped: u64,
 }
 
 impl Detector for OverlayPeers {
+    fn limits_hit(&self) -> Vec<String> {
+        if self.skipped == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "overlay: more than {MAX_PAIRS} tunnel peer pairs; {} packets of further pairs were not followed",
+            self.skipped
+        )]
+    }
+
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {
         let layers = ev.decoded.outer_layers();
         let mut last_ip: Option<(IpAddr, IpAddr)> = None;
@@ -57,6 +69,9 @@ impl Detector for OverlayPeers {
                             WireGuardMessage::CookieReply => ((d, s, *port), 2),
                             WireGuardMessage::TransportData => ((s, d, *port), 3),
                         };
+                        if field < 3 && self.wg.len() >= MAX_PAIRS && !self.wg.contains_key(&key) {
+                            self.skipped += 1;
+                        }
                         if field < 3 && (self.wg.len() < MAX_PAIRS || self.wg.contains_key(&key)) {
                             let w = self.wg.entry(key).or_default();
                             match field {

@@ -15,6 +15,10 @@ pub struct ConnectionRefused {
 }
 
 impl Detector for ConnectionRefused {
+    fn limits_hit(&self) -> Vec<String> {
+        self.groups.limit_hit("tcp.connection_refused")
+    }
+
     fn flow_ended(&mut self, f: &Flow) {
         if f.state() != ConnState::Refused {
             return;

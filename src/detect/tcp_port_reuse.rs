@@ -16,6 +16,10 @@ pub struct PortReuse {
 }
 
 impl Detector for PortReuse {
+    fn limits_hit(&self) -> Vec<String> {
+        self.groups.limit_hit("tcp.port_reuse")
+    }
+
     fn flow_ended(&mut self, f: &Flow) {
         let Some(t) = &f.tcp else { return };
         if !t.reused_ports {

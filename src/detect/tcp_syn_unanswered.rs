@@ -20,6 +20,10 @@ pub struct SynUnanswered {
 }
 
 impl Detector for SynUnanswered {
+    fn limits_hit(&self) -> Vec<String> {
+        self.groups.limit_hit("tcp.syn_unanswered")
+    }
+
     fn flow_ended(&mut self, f: &Flow) {
         let Some(t) = &f.tcp else { return };
         match f.state() {

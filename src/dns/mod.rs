@@ -90,6 +90,8 @@ pub struct DnsTracker {
     pub fallback_parses: u64,
     pub unparseable: u64,
     pub dropped_queries: u64,
+    /// Segments of DNS-over-TCP streams beyond [`MAX_TCP_STREAMS`].
+    pub tcp_streams_dropped: u64,
 }
 
 impl DnsTracker {
@@ -106,6 +108,7 @@ impl DnsTracker {
             fallback_parses: 0,
             unparseable: 0,
             dropped_queries: 0,
+            tcp_streams_dropped: 0,
         }
     }
 
@@ -192,6 +195,7 @@ impl DnsTracker {
                 };
                 let key = (fid, o.dir);
                 if !self.tcp.contains_key(&key) && self.tcp.len() >= MAX_TCP_STREAMS {
+                    self.tcp_streams_dropped += 1;
                     return;
                 }
                 let syn = t.has(crate::decode::transport::tcp_flags::SYN);
@@ -306,6 +310,24 @@ impl DnsTracker {
     /// End of capture: close open lookups.
     pub fn finish(&mut self, warnings: &mut Warnings) {
         self.lookups.finish(&mut self.queries);
+        let limits = [
+            (self.tcp_streams_dropped, format!("more than {MAX_TCP_STREAMS} DNS-over-TCP streams at once")),
+            (self.lookups.dropped, "more than 100000 DNS clients with lookups in progress".to_string()),
+            (self.defrag.dropped, "IP fragments of DNS messages beyond the reassembly bounds (1024 datagrams, 16 MB)".to_string()),
+        ];
+        let hit: Vec<String> = limits
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{what}: {n} not analysed"))
+            .collect();
+        if !hit.is_empty() {
+            warnings.push(
+                "dns.limit",
+                || format!("{}; some DNS findings may be missing", hit.join("; ")),
+                None,
+                None,
+            );
+        }
         if self.unparseable > 0 {
             let (n, m) = (self.unparseable, self.messages);
             warnings.push(

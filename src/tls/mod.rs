@@ -23,7 +23,7 @@ const STREAM_LIMIT: usize = 256 * 1024;
 /// A TLS record is at most 2^14 bytes plus expansion.
 const MAX_RECORD: usize = 18 * 1024 + 256;
 /// Connections followed at once, and handshakes kept.
-const MAX_CONNS: usize = 100_000;
+pub const MAX_CONNS: usize = 100_000;
 pub const MAX_HANDSHAKES: usize = 200_000;
 /// The ServerHello random that marks a HelloRetryRequest (RFC 8446 4.1.3).
 const HELLO_RETRY_REQUEST_RANDOM: &[u8] = &[
