@@ -10,6 +10,11 @@
 //! The binary in `src/main.rs` only parses arguments and calls [`cli`].
 
 #![forbid(unsafe_code)]
+// Capture bytes must never reach a panic: no unwrap/expect outside tests
+// (docs/hardening.md). Indexing is left to the views' checked construction
+// (smoltcp style) and arithmetic to the fuzzers, which run with overflow
+// checks on.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod analyze;
 pub mod atomic_file;

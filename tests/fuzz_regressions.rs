@@ -36,3 +36,29 @@ fn dns_regressions() {
         }
     }
 }
+
+#[test]
+fn scrub_regressions() {
+    use capsift::scrub::{scrub_file, verify::verify, ScrubOptions};
+    let all: Vec<_> = inputs("scrub").into_iter().filter(|(p, _)| p.extension().is_none_or(|e| e != "key")).collect();
+    assert!(!all.is_empty());
+    for (p, _) in all {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key");
+        let saved = PathBuf::from(format!("{}.key", p.display()));
+        std::fs::write(&key, std::fs::read(&saved).unwrap_or_else(|_| "07".repeat(32).into_bytes())).unwrap();
+        let out = dir.path().join("out.pcapng");
+        let opts = ScrubOptions {
+            keep_dns: true,
+            keep_tls_handshake: true,
+            hash_names: true,
+            anonymize: true,
+            key_file: Some(key),
+            ..ScrubOptions::default()
+        };
+        let Ok(report) = scrub_file(&p, &out, &opts) else { continue };
+        assert_eq!(report.packets_in, report.packets_out);
+        let v = verify(&p, &out, false, false, &opts.decode, &opts.dns_ports).unwrap();
+        assert!(v.ok, "{}: {v:?}", p.display());
+    }
+}

@@ -26,7 +26,9 @@ const MAX_CACHE: usize = 1 << 20;
 impl CryptoPan {
     /// `key`: 32 secret bytes (16 for AES, 16 for the pad).
     pub fn new(key: &[u8; 32]) -> CryptoPan {
-        let aes = Aes128::new_from_slice(&key[..16]).expect("16-byte AES key");
+        let mut aes_key = [0u8; 16];
+        aes_key.copy_from_slice(&key[..16]);
+        let aes = Aes128::new(&aes_key.into());
         let mut block = aes::Block::clone_from_slice(&key[16..]);
         aes.encrypt_block(&mut block);
         let mut pad = [0u8; 16];
