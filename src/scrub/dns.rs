@@ -25,9 +25,22 @@ const MAX_HOPS: usize = 32;
 
 struct Walker<'m, 'h> {
     msg: &'m mut [u8],
-    /// Offsets of labels already hashed (pointers reach them again).
-    done: Vec<u16>,
+    /// Label starts walked so far, in message order (a bit per offset): a
+    /// compression pointer may only lead to one of them.
+    seen: Vec<u64>,
+    /// Labels already hashed (pointers reach them again).
+    hashed: Vec<u64>,
     names: Option<&'h mut NameHasher>,
+}
+
+fn bit(set: &[u64], at: usize) -> bool {
+    set.get(at / 64).is_some_and(|w| w & (1 << (at % 64)) != 0)
+}
+
+fn set_bit(set: &mut [u64], at: usize) {
+    if let Some(w) = set.get_mut(at / 64) {
+        *w |= 1 << (at % 64);
+    }
 }
 
 impl Walker<'_, '_> {
@@ -45,6 +58,9 @@ impl Walker<'_, '_> {
         let mut hops = 0;
         loop {
             let len = self.byte(at)?;
+            if end.is_none() {
+                set_bit(&mut self.seen, at);
+            }
             match len >> 6 {
                 0 if len == 0 => return Ok(end.unwrap_or(at + 1)),
                 0 => {
@@ -53,13 +69,10 @@ impl Walker<'_, '_> {
                     if label.end > self.msg.len() {
                         return Err(Unwalkable);
                     }
-                    let key = at as u16;
                     if let Some(h) = self.names.as_deref_mut() {
-                        if !self.done.contains(&key) {
+                        if !bit(&self.hashed, at) {
                             h.hash_label(&mut self.msg[label.clone()]);
-                            if self.done.len() < 4096 {
-                                self.done.push(key);
-                            }
+                            set_bit(&mut self.hashed, at);
                         }
                     }
                     at = label.end;
@@ -68,10 +81,11 @@ impl Walker<'_, '_> {
                     let target = usize::from(self.u16(at)? & 0x3fff);
                     end.get_or_insert(at + 2);
                     hops += 1;
-                    // A pointer goes back to an earlier name, never into the
-                    // header: hashing "labels" there would rewrite the
-                    // message's counts (found by fuzzing, fuzz/regressions/dns).
-                    if hops > MAX_HOPS || target < HEADER || target >= at {
+                    // A pointer leads back to a label already walked, never
+                    // into the header, the middle of a label or record data:
+                    // rewriting "labels" there would change the message's
+                    // structure (both found by fuzzing, fuzz/regressions/dns).
+                    if hops > MAX_HOPS || target < HEADER || target >= at || !bit(&self.seen, target) {
                         return Err(Unwalkable);
                     }
                     at = target;
@@ -93,9 +107,11 @@ pub fn rewrite(
     }
     let hashing = names.is_some();
     let counts = [4usize, 6, 8, 10].map(|o| usize::from(u16::from_be_bytes([msg[o], msg[o + 1]])));
+    let words = msg.len() / 64 + 1;
     let mut w = Walker {
         msg,
-        done: Vec::new(),
+        seen: vec![0; words],
+        hashed: vec![0; words],
         names,
     };
     let mut out = DnsRewrite::default();
