@@ -96,11 +96,35 @@ impl Walker<'_, '_> {
     }
 }
 
-/// Rewrite a DNS message in place.
+/// Rewrite a DNS message in place. The message's layout (where every
+/// name and record ends) is read before and after: a hostile message whose
+/// names overlap (a record length cutting into a name, a pointer into
+/// rewritten bytes) could read differently once rewritten, and is refused
+/// instead (found by fuzzing, fuzz/regressions/dns). On an error the caller
+/// removes the message; bytes may already have been rewritten.
 pub fn rewrite(
     msg: &mut [u8],
     names: Option<&mut NameHasher>,
+    addrs: Option<&mut AddressMapper>,
+) -> Result<DnsRewrite, Unwalkable> {
+    let mut before = Vec::new();
+    walk(msg, None, None, &mut before)?;
+    let mut layout = Vec::new();
+    let out = walk(msg, names, addrs, &mut layout)?;
+    let mut after = Vec::new();
+    walk(msg, None, None, &mut after)?;
+    if before != after || before != layout {
+        return Err(Unwalkable);
+    }
+    Ok(out)
+}
+
+/// One pass over the message; `layout` gets every name's and record's end.
+fn walk(
+    msg: &mut [u8],
+    names: Option<&mut NameHasher>,
     mut addrs: Option<&mut AddressMapper>,
+    layout: &mut Vec<usize>,
 ) -> Result<DnsRewrite, Unwalkable> {
     if msg.len() < HEADER {
         return Err(Unwalkable);
@@ -118,10 +142,12 @@ pub fn rewrite(
     let mut at = HEADER;
     for _ in 0..counts[0] {
         at = w.name(at)? + 4;
+        layout.push(at);
     }
     let records = counts[1] + counts[2] + counts[3];
     for _ in 0..records {
         at = w.name(at)?;
+        layout.push(at);
         let rtype = w.u16(at)?;
         let rdlen = usize::from(w.u16(at + 8)?);
         let rdata = at + 10;
@@ -140,20 +166,21 @@ pub fn rewrite(
             }
             // NS, CNAME, PTR, DNAME: one name
             2 | 5 | 12 | 39 => {
-                w.name(rdata)?;
+                layout.push(w.name(rdata)?);
             }
             // MX: preference, name
             15 => {
-                w.name(rdata + 2)?;
+                layout.push(w.name(rdata + 2)?);
             }
             // SRV: priority, weight, port, target
             33 => {
-                w.name(rdata + 6)?;
+                layout.push(w.name(rdata + 6)?);
             }
             // SOA: two names then numbers
             6 => {
                 let n = w.name(rdata)?;
-                w.name(n)?;
+                layout.push(n);
+                layout.push(w.name(n)?);
             }
             // OPT (EDNS): options are about the transport, not names
             41 => {}
@@ -164,6 +191,7 @@ pub fn rewrite(
             _ => {}
         }
         at = end;
+        layout.push(at);
     }
     Ok(out)
 }
