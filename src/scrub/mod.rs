@@ -507,21 +507,23 @@ pub fn render_text(r: &ScrubReport) -> String {
     ));
     let rb = &r.removed_bytes;
     s.push_str("removed:\n");
-    s.push_str(&format!("  payload                {}\n", kb(rb.payload)));
-    s.push_str(&format!("  DNS messages           {}\n", kb(rb.dns)));
-    s.push_str(&format!("  TLS application data   {}\n", kb(rb.tls_application_data)));
+    s.push_str(&format!("  {:<24}{}\n", "payload", kb(rb.payload)));
+    s.push_str(&format!("  {:<24}{}\n", "DNS messages", kb(rb.dns)));
+    s.push_str(&format!("  {:<24}{}\n", "TLS application data", kb(rb.tls_application_data)));
     s.push_str(&format!(
-        "  after undecoded headers {} ({} packets capsift could not decode fully)\n",
+        "  {:<24}{} ({} packets capsift could not decode fully)\n",
+        "past undecoded headers",
         kb(rb.undecoded),
         r.packets_undecoded
     ));
     let blocks: Vec<String> = r.metadata_blocks_removed.iter().map(|(k, v)| format!("{v} {k}")).collect();
     s.push_str(&format!(
-        "  metadata blocks        {}{}\n",
+        "  {:<24}{}{}\n",
+        "metadata blocks",
         kb(rb.metadata_blocks),
         if blocks.is_empty() { String::new() } else { format!(" ({})", blocks.join(", ")) }
     ));
-    s.push_str(&format!("  comments               {}\n", r.comments_removed));
+    s.push_str(&format!("  {:<24}{}\n", "comments", r.comments_removed));
     if r.interface_names_removed {
         s.push_str("  interface names and descriptions (interfaces keep their numbers)\n");
     }
