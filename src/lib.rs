@@ -14,7 +14,10 @@
 // (docs/hardening.md). Indexing is left to the views' checked construction
 // (smoltcp style) and arithmetic to the fuzzers, which run with overflow
 // checks on.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod analyze;
 pub mod atomic_file;

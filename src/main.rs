@@ -1,12 +1,12 @@
 //! The `capsift` command line: argument parsing only; the work is in the library.
 
 use capsift::analyze::AnalyzeOptions;
+use capsift::capture::writer::OutputFormat;
 use capsift::cli::{self, ReportFormat};
 use capsift::decode::DecodeConfig;
 use capsift::detect::Severity;
 use capsift::dns::DnsConfig;
 use capsift::flow::FlowConfig;
-use capsift::capture::writer::OutputFormat;
 use capsift::report::flows_table::TableFormat;
 use capsift::scrub::ScrubOptions;
 use capsift::tls::verify::TrustStore;
@@ -200,7 +200,9 @@ impl ScrubArgs {
         }
         for t in &self.tags {
             if !t.contains('=') {
-                return Err(format!("--tag {t}: expected KEY=VALUE, e.g. cluster=prod-eu"));
+                return Err(format!(
+                    "--tag {t}: expected KEY=VALUE, e.g. cluster=prod-eu"
+                ));
             }
         }
         let mut dns_ports = vec![53];

@@ -13,13 +13,21 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn hostile(name: &str) -> String {
-    repo().join("captures/hostile").join(name).to_string_lossy().to_string()
+    repo()
+        .join("captures/hostile")
+        .join(name)
+        .to_string_lossy()
+        .to_string()
 }
 
 fn warnings(v: &Value) -> Vec<String> {
     v["inputs"][0]["warnings"]
         .as_array()
-        .map(|a| a.iter().map(|w| w["kind"].as_str().unwrap_or("").to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|w| w["kind"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -30,13 +38,30 @@ fn all_commands(path: &str) -> (i32, Value) {
     let r = capsift(&["info", "--json", path], None, LIMIT);
     assert!(r.status == 0 || r.status == 2, "info {path}: {}", r.stderr);
     let r = capsift(
-        &["scrub", path, "-o", out.to_str().unwrap(), "--keep", "dns", "--keep", "tls-handshake", "--anonymize", "--hash-names", "--key-file", dir.path().join("k").to_str().unwrap()],
+        &[
+            "scrub",
+            path,
+            "-o",
+            out.to_str().unwrap(),
+            "--keep",
+            "dns",
+            "--keep",
+            "tls-handshake",
+            "--anonymize",
+            "--hash-names",
+            "--key-file",
+            dir.path().join("k").to_str().unwrap(),
+        ],
         None,
         LIMIT,
     );
     assert!(r.status <= 2, "scrub {path}: {}", r.stderr);
     if r.status != 1 {
-        let v = capsift(&["scrub", "--verify", path, out.to_str().unwrap()], None, LIMIT);
+        let v = capsift(
+            &["scrub", "--verify", path, out.to_str().unwrap()],
+            None,
+            LIMIT,
+        );
         assert_eq!(v.status, 0, "verify {path}: {}", v.stdout);
     }
     let r = capsift(&["analyze", "--format", "json", "-q", path], None, LIMIT);
@@ -50,7 +75,11 @@ fn each_hostile_capture_is_survived_and_explained() {
         ("caplen-4g.pcap", 2, "capture.corrupt_record"),
         ("snaplen-0.pcap", 0, "capture.snaplen_zero"),
         ("pcapng-lying-lengths.pcapng", 2, "capture.corrupt_block"),
-        ("pcapng-undescribed-interface.pcapng", 0, "capture.unknown_interface"),
+        (
+            "pcapng-undescribed-interface.pcapng",
+            0,
+            "capture.unknown_interface",
+        ),
         ("nested-ipip-1000.pcap", 0, "decode.depth_limit"),
         ("nested-vxlan-300.pcap", 0, "decode.depth_limit"),
         ("dns-compression-loops.pcap", 0, "dns.malformed"),
@@ -64,17 +93,41 @@ fn each_hostile_capture_is_survived_and_explained() {
         let (s, v) = all_commands(&hostile(name));
         assert_eq!(s, status, "{name}: {v}");
         if !kind.is_empty() {
-            assert!(warnings(&v).iter().any(|k| k == kind), "{name}: {:?}", warnings(&v));
+            assert!(
+                warnings(&v).iter().any(|k| k == kind),
+                "{name}: {:?}",
+                warnings(&v)
+            );
         }
     }
     // Not a capture at all: an error that says what capsift reads.
     let r = capsift(&["analyze", &hostile("random.bin")], None, LIMIT);
     assert_eq!(r.status, 2);
-    assert!(r.stderr.contains("not a pcap or pcapng capture"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a pcap or pcapng capture"),
+        "{}",
+        r.stderr
+    );
     // A smaller flow table on request: the rest is dropped, and it says so.
-    let r = capsift(&["analyze", "--format", "json", "-q", "--max-flows", "5000", &hostile("many-flows.pcap")], None, LIMIT);
+    let r = capsift(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "-q",
+            "--max-flows",
+            "5000",
+            &hostile("many-flows.pcap"),
+        ],
+        None,
+        LIMIT,
+    );
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
-    assert!(warnings(&v).iter().any(|k| k == "flow.table_full"), "{:?}", warnings(&v));
+    assert!(
+        warnings(&v).iter().any(|k| k == "flow.table_full"),
+        "{:?}",
+        warnings(&v)
+    );
     assert_eq!(v["inputs"][0]["flows"], 5000);
     // The 20,000 flows are all there.
     let (_, v) = all_commands(&hostile("many-flows.pcap"));
@@ -85,7 +138,10 @@ fn each_hostile_capture_is_survived_and_explained() {
 /// what it writes (run `python3 captures/hostile/generate.py` after a change).
 #[test]
 fn shipped_hostile_files_match_the_generator() {
-    let Ok(py) = std::process::Command::new("python3").arg("--version").output() else {
+    let Ok(py) = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+    else {
         eprintln!("skipped: python3 not found");
         return;
     };
@@ -99,7 +155,12 @@ fn shipped_hostile_files_match_the_generator() {
     assert!(st.status.success());
     for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
         let shipped = repo().join("captures/hostile").join(e.file_name());
-        assert_eq!(std::fs::read(e.path()).unwrap(), std::fs::read(&shipped).unwrap(), "{}", shipped.display());
+        assert_eq!(
+            std::fs::read(e.path()).unwrap(),
+            std::fs::read(&shipped).unwrap(),
+            "{}",
+            shipped.display()
+        );
     }
 }
 
@@ -111,19 +172,28 @@ fn a_million_flows_stay_under_a_gigabyte() {
     let p = dir.path().join("million.pcap");
     write_million_flows(&p, 1_000_000);
     let ps = p.to_string_lossy().to_string();
-    let (r, peak_kb) = capsift_peak_rss(&["analyze", "--format", "json", "-q", &ps], Duration::from_secs(300));
+    let (r, peak_kb) = capsift_peak_rss(
+        &["analyze", "--format", "json", "-q", &ps],
+        Duration::from_secs(300),
+    );
     assert_eq!(r.status, 0, "{}", r.stderr);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["inputs"][0]["flows"], 1_000_000);
     assert!(peak_kb > 0, "peak RSS could not be read");
-    assert!(peak_kb < 1024 * 1024, "analyze of a million flows peaked at {peak_kb} KB");
+    assert!(
+        peak_kb < 1024 * 1024,
+        "analyze of a million flows peaked at {peak_kb} KB"
+    );
     eprintln!("a million flows: analyze peaked at {} MB", peak_kb / 1024);
 }
 
 fn write_million_flows(p: &Path, n: u32) {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(p).unwrap());
-    w.write_all(&[0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0]).unwrap();
+    w.write_all(&[
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ])
+    .unwrap();
     for i in 0..n {
         let mut pkt = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
         let src = (0x0a00_0001u32 + (i >> 8)).to_be_bytes();

@@ -46,7 +46,10 @@ fn assert_blackhole(v: &Value, true_mtu: u64) {
         .is_empty());
     assert!(bh[0]["details"]["recommended_mtu"].as_u64().unwrap() <= true_mtu);
     let text = bh[0]["summary"].as_str().unwrap();
-    assert!(text.contains("ICMP") && text.contains("MTU to set"), "{text}");
+    assert!(
+        text.contains("ICMP") && text.contains("MTU to set"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -76,12 +79,18 @@ fn vxlan_with_df_and_pod_mtu_1500_black_holes_inside_the_overlay() {
     let bh = &of_kind(&any, "mtu.blackhole")[0];
     assert_eq!(bh["details"]["tunnel_overhead"]["bytes"], 50);
     assert_eq!(bh["details"]["recommended_mtu"], 1450);
-    assert!(bh["summary"].as_str().unwrap().contains("MTU to set on the pods and the tunnel device: 1450"));
+    assert!(bh["summary"]
+        .as_str()
+        .unwrap()
+        .contains("MTU to set on the pods and the tunnel device: 1450"));
     // From the pod side alone the tunnel is invisible: the usual overlay MTUs
     // inside the bracket are offered, 1450 among them.
     let pod = lab("vxlan-mtu-mismatch-df-pod.pcap");
     let c = &of_kind(&pod, "mtu.blackhole")[0]["details"]["overlay_mtu_candidates"];
-    assert!(c.as_array().unwrap().iter().any(|x| x["mtu"] == 1450), "{c}");
+    assert!(
+        c.as_array().unwrap().iter().any(|x| x["mtu"] == 1450),
+        "{c}"
+    );
     // The node's ICMP to itself, about its own tunnel packets.
     let tb = of_kind(&any, "mtu.icmp_too_big");
     assert_eq!(tb.len(), 1);
@@ -143,7 +152,11 @@ fn tunnel_peers_and_arp() {
     assert_eq!(f[0]["evidence"]["frames"], serde_json::json!([3, 4, 5]));
     // ...while a working tunnel (initiation, response, data) raises nothing.
     let ok = lab("wireguard-real-ok.pcap");
-    assert!(ok["findings"].as_array().unwrap().is_empty(), "{:?}", ok["findings"]);
+    assert!(
+        ok["findings"].as_array().unwrap().is_empty(),
+        "{:?}",
+        ok["findings"]
+    );
 }
 
 /// No mtu.*, overlay.* or arp.* warning on captures built to be healthy,

@@ -16,7 +16,10 @@ const LIMIT: Duration = Duration::from_secs(120);
 fn shipped() -> Vec<PathBuf> {
     let mut v = captures_under(&repo().join("captures/lab"));
     v.extend(captures_under(&repo().join("captures/synth")));
-    assert!(v.len() > 40, "captures/ should hold the lab and synthetic captures");
+    assert!(
+        v.len() > 40,
+        "captures/ should hold the lab and synthetic captures"
+    );
     v
 }
 
@@ -29,12 +32,21 @@ fn scrub(input: &Path, out: &Path, extra: &[&str]) -> Run {
     args.extend(extra.iter().map(|x| x.to_string()));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     let r = capsift(&a, None, LIMIT);
-    assert!(r.status == 0 || r.status == 2, "{}: {}", input.display(), r.stderr);
+    assert!(
+        r.status == 0 || r.status == 2,
+        "{}: {}",
+        input.display(),
+        r.stderr
+    );
     r
 }
 
 fn verify(orig: &Path, scrubbed: &Path) -> Value {
-    let r = capsift(&["scrub", "--verify", &s(orig), &s(scrubbed), "--json"], None, LIMIT);
+    let r = capsift(
+        &["scrub", "--verify", &s(orig), &s(scrubbed), "--json"],
+        None,
+        LIMIT,
+    );
     let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
     assert_eq!(r.status, if v["ok"] == true { 0 } else { 4 });
     v
@@ -49,7 +61,12 @@ fn findings(p: &Path, skip: &[&str]) -> BTreeSet<(String, Vec<u64>)> {
         .unwrap()
         .iter()
         .map(|f| {
-            let frames = f["evidence"]["frames"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+            let frames = f["evidence"]["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
             (f["kind"].as_str().unwrap().to_string(), frames)
         })
         .filter(|(k, _)| !skip.iter().any(|p| k.starts_with(p)))
@@ -70,7 +87,12 @@ fn default_policy_keeps_packets_and_verdicts_removes_payload() {
         assert_eq!(r["kept"], serde_json::json!(["headers"]));
         // Without DNS and TLS payload those verdicts cannot be made; the
         // others are made from headers alone and must not change.
-        assert_eq!(findings(&c, &["dns.", "tls."]), findings(&out, &["dns.", "tls."]), "{}", c.display());
+        assert_eq!(
+            findings(&c, &["dns.", "tls."]),
+            findings(&out, &["dns.", "tls."]),
+            "{}",
+            c.display()
+        );
     }
 }
 
@@ -85,14 +107,28 @@ fn keeping_dns_and_tls_with_anonymization_keeps_every_verdict() {
         scrub(
             &c,
             &out,
-            &["--keep", "dns", "--keep", "tls-handshake", "--anonymize", "--hash-names", "--key-file", &s(&key), "--report", &s(&report)],
+            &[
+                "--keep",
+                "dns",
+                "--keep",
+                "tls-handshake",
+                "--anonymize",
+                "--hash-names",
+                "--key-file",
+                &s(&key),
+                "--report",
+                &s(&report),
+            ],
         );
         let v = verify(&c, &out);
         assert_eq!(v["ok"], true, "{}: {v}", c.display());
         payload_removed += v["payload_bytes_checked"].as_u64().unwrap();
         assert_eq!(findings(&c, &[]), findings(&out, &[]), "{}", c.display());
     }
-    assert!(payload_removed > 100_000, "the captures carry payload to remove");
+    assert!(
+        payload_removed > 100_000,
+        "the captures carry payload to remove"
+    );
 }
 
 #[test]
@@ -105,7 +141,18 @@ fn names_addresses_and_policy_in_the_output() {
     let r = scrub(
         &c,
         &out,
-        &["--keep", "dns", "--hash-names", "--anonymize", "--key-file", &s(&key), "--tag", "cluster=prod-eu", "--report", &s(&report)],
+        &[
+            "--keep",
+            "dns",
+            "--hash-names",
+            "--anonymize",
+            "--key-file",
+            &s(&key),
+            "--tag",
+            "cluster=prod-eu",
+            "--report",
+            &s(&report),
+        ],
     );
     assert!(r.stdout.contains("anonymized:"), "{}", r.stdout);
     assert!(r.stdout.contains("key: a new key file was created"));
@@ -114,15 +161,26 @@ fn names_addresses_and_policy_in_the_output() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     let bytes = std::fs::read(&out).unwrap();
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(!has(b"\x03api\x06github"), "query names are hashed");
-    assert!(has(b"\x03svc\x07cluster\x05local"), "cluster suffixes are kept");
+    assert!(
+        has(b"\x03svc\x07cluster\x05local"),
+        "cluster suffixes are kept"
+    );
     assert!(has(b"cluster=prod-eu"), "the tag is in the section header");
-    assert!(has(b"capsift-scrub-policy: keep=headers,dns anonymize=yes hash-names=yes"));
-    assert!(!has(&k.trim().as_bytes()[..16]), "the key never leaves its file");
+    assert!(has(
+        b"capsift-scrub-policy: keep=headers,dns anonymize=yes hash-names=yes"
+    ));
+    assert!(
+        !has(&k.trim().as_bytes()[..16]),
+        "the key never leaves its file"
+    );
     let rep: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(rep["names"]["dns_labels_hashed"].as_u64().unwrap() > 50);
     assert!(rep["anonymized"]["ipv4_fields"].as_u64().unwrap() > 100);
@@ -132,21 +190,45 @@ fn names_addresses_and_policy_in_the_output() {
     // the client and server side of one lab line up after scrubbing.
     let a = dir.path().join("client.pcapng");
     let b = dir.path().join("server.pcapng");
-    scrub(&repo().join("captures/lab/tcp-loss-client.pcap"), &a, &["--anonymize", "--key-file", &s(&key)]);
-    scrub(&repo().join("captures/lab/tcp-loss-server.pcap"), &b, &["--anonymize", "--key-file", &s(&key)]);
+    scrub(
+        &repo().join("captures/lab/tcp-loss-client.pcap"),
+        &a,
+        &["--anonymize", "--key-file", &s(&key)],
+    );
+    scrub(
+        &repo().join("captures/lab/tcp-loss-server.pcap"),
+        &b,
+        &["--anonymize", "--key-file", &s(&key)],
+    );
     let ends = |p: &Path| -> BTreeSet<String> {
-        let r = capsift(&["table", "flows", "--format", "ndjson", "-q", &s(p)], None, LIMIT);
+        let r = capsift(
+            &["table", "flows", "--format", "ndjson", "-q", &s(p)],
+            None,
+            LIMIT,
+        );
         r.stdout
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .flat_map(|v| [v["src_ip"].as_str().unwrap_or("").to_string(), v["dst_ip"].as_str().unwrap_or("").to_string()])
+            .flat_map(|v| {
+                [
+                    v["src_ip"].as_str().unwrap_or("").to_string(),
+                    v["dst_ip"].as_str().unwrap_or("").to_string(),
+                ]
+            })
             .collect()
     };
-    let (oa, ob) = (ends(&repo().join("captures/lab/tcp-loss-client.pcap")), ends(&repo().join("captures/lab/tcp-loss-server.pcap")));
+    let (oa, ob) = (
+        ends(&repo().join("captures/lab/tcp-loss-client.pcap")),
+        ends(&repo().join("captures/lab/tcp-loss-server.pcap")),
+    );
     let (sa, sb) = (ends(&a), ends(&b));
     assert!(!oa.is_empty());
     assert!(sa.is_disjoint(&oa), "addresses are mapped: {sa:?} {oa:?}");
-    assert_eq!(oa.intersection(&ob).count(), sa.intersection(&sb).count(), "{sa:?} {sb:?}");
+    assert_eq!(
+        oa.intersection(&ob).count(),
+        sa.intersection(&sb).count(),
+        "{sa:?} {sb:?}"
+    );
 }
 
 #[test]
@@ -161,7 +243,11 @@ fn refuses_to_overwrite_input_and_writes_atomically() {
     assert_eq!(std::fs::read(&c).unwrap(), before);
     // --anonymize without a key file is a usage error, and no output appears.
     let out = dir.path().join("o.pcapng");
-    let r = capsift(&["scrub", &s(&c), "-o", &s(&out), "--anonymize"], None, LIMIT);
+    let r = capsift(
+        &["scrub", &s(&c), "-o", &s(&out), "--anonymize"],
+        None,
+        LIMIT,
+    );
     assert_eq!(r.status, 1);
     assert!(r.stderr.contains("--key-file"));
     assert!(!out.exists());
@@ -171,7 +257,11 @@ fn refuses_to_overwrite_input_and_writes_atomically() {
     assert!(v["packets_leaking"].as_u64().unwrap() > 10);
     assert!(v["packets_over_policy"].as_u64().unwrap() > 10);
     // Classic pcap on request, and stdin to stdout.
-    let r = capsift(&["scrub", "-", "-o", "-", "--format", "pcap"], Some(&before), LIMIT);
+    let r = capsift(
+        &["scrub", "-", "-o", "-", "--format", "pcap"],
+        Some(&before),
+        LIMIT,
+    );
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert!(r.stderr.contains("packets:"));
 }
@@ -183,13 +273,27 @@ fn cut_and_hostile_files_still_give_output_and_a_warning() {
     let cut = dir.path().join("cut.pcap");
     std::fs::write(&cut, &src[..src.len() * 2 / 3]).unwrap();
     let out = dir.path().join("cut.pcapng");
-    let r = scrub(&cut, &out, &["--keep", "tls-handshake", "--hash-names", "--key-file", &s(&dir.path().join("k"))]);
+    let r = scrub(
+        &cut,
+        &out,
+        &[
+            "--keep",
+            "tls-handshake",
+            "--hash-names",
+            "--key-file",
+            &s(&dir.path().join("k")),
+        ],
+    );
     assert!(r.stdout.contains("warning:"), "{}", r.stdout);
     assert_eq!(verify(&cut, &out)["ok"], true);
     let junk = dir.path().join("junk.pcap");
     let mut j = src[..24].to_vec();
     j.extend((0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     std::fs::write(&junk, j).unwrap();
-    let r = capsift(&["scrub", &s(&junk), "-o", &s(&dir.path().join("j.pcapng"))], None, LIMIT);
+    let r = capsift(
+        &["scrub", &s(&junk), "-o", &s(&dir.path().join("j.pcapng"))],
+        None,
+        LIMIT,
+    );
     assert!(r.status == 0 || r.status == 2);
 }

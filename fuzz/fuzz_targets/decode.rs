@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 const LINKS: [u32; 12] = [1, 101, 113, 276, 0, 108, 228, 229, 239, 9, 12, 14];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, pkt)) = data.split_first() else { return };
+    let Some((&sel, pkt)) = data.split_first() else {
+        return;
+    };
     let link = LinkType(LINKS[usize::from(sel) % LINKS.len()]);
     let cfg = DecodeConfig::default();
     let d = decode(&cfg, link, pkt);

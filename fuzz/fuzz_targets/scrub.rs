@@ -28,9 +28,12 @@ fuzz_target!(|data: &[u8]| {
         key_file: Some(key),
         ..ScrubOptions::default()
     };
-    let Ok(report) = scrub_file(&input, &output, &opts) else { return };
+    let Ok(report) = scrub_file(&input, &output, &opts) else {
+        return;
+    };
     assert_eq!(report.packets_in, report.packets_out);
-    let v = verify(&input, &output, false, false, &opts.decode, &opts.dns_ports).expect("output readable");
+    let v = verify(&input, &output, false, false, &opts.decode, &opts.dns_ports)
+        .expect("output readable");
     assert_eq!(v.packets_original, v.packets_scrubbed, "{v:?}");
     assert!(v.ok, "{v:?}");
 });

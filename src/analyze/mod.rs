@@ -245,7 +245,12 @@ pub fn analyze_reader(
     if !limits.is_empty() {
         info.warnings.push(
             "analysis.limit",
-            || format!("{}: some findings may be missing (bounds in docs/hardening.md)", limits.join("; ")),
+            || {
+                format!(
+                    "{}: some findings may be missing (bounds in docs/hardening.md)",
+                    limits.join("; ")
+                )
+            },
             None,
             None,
         );

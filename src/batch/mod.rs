@@ -171,7 +171,12 @@ impl CaptureResult {
     /// Turn the rows into frames (in the worker, in parallel with others).
     fn build_frames(&mut self) {
         use crate::report::parquet::rows_to_frame;
-        let parts = [&mut self.findings, &mut self.flows, &mut self.dns, &mut self.tls];
+        let parts = [
+            &mut self.findings,
+            &mut self.flows,
+            &mut self.dns,
+            &mut self.tls,
+        ];
         let mut frames = Vec::with_capacity(4);
         for rows in parts {
             match rows_to_frame(rows) {
@@ -182,7 +187,12 @@ impl CaptureResult {
                 Err(_) => return,
             }
         }
-        for rows in [&mut self.findings, &mut self.flows, &mut self.dns, &mut self.tls] {
+        for rows in [
+            &mut self.findings,
+            &mut self.flows,
+            &mut self.dns,
+            &mut self.tls,
+        ] {
             rows.clear();
         }
         self.frames = frames.try_into().ok();

@@ -48,7 +48,8 @@ impl TableSet {
             let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
             sinks.push((
                 dest,
-                TableSink::new(BufWriter::with_capacity(1 << 20, file), f).with_batch_rows(BATCH_ROWS),
+                TableSink::new(BufWriter::with_capacity(1 << 20, file), f)
+                    .with_batch_rows(BATCH_ROWS),
             ));
         }
         Ok(TableSet { sinks })
@@ -61,7 +62,10 @@ impl TableSet {
         };
         c.1.write(&r.capture).map_err(err)?;
         if let Some(frames) = r.frames {
-            for (sink, df) in [&mut *fi, &mut *fl, &mut *d, &mut *t].into_iter().zip(frames) {
+            for (sink, df) in [&mut *fi, &mut *fl, &mut *d, &mut *t]
+                .into_iter()
+                .zip(frames)
+            {
                 sink.1.write_frame(df).map_err(err)?;
             }
         }

@@ -13,10 +13,10 @@ mod linktype;
 mod pcap;
 mod pcapng;
 pub mod source;
-pub mod writer;
 #[cfg(test)]
 mod tests;
 mod timestamp;
+pub mod writer;
 
 pub use linktype::LinkType;
 pub use source::Compression;

@@ -89,7 +89,11 @@ impl<W: Write> CaptureWriter<W> {
                     let c = &comment.as_bytes()[..comment.len().min(60_000)];
                     Self::option(&mut body, 1, c);
                 }
-                Self::option(&mut body, 4, format!("capsift {}", env!("CARGO_PKG_VERSION")).as_bytes());
+                Self::option(
+                    &mut body,
+                    4,
+                    format!("capsift {}", env!("CARGO_PKG_VERSION")).as_bytes(),
+                );
                 Self::option(&mut body, 0, &[]);
                 self.block(0x0a0d_0d0a, &body)
             }

@@ -395,8 +395,11 @@ impl Detector for Mtu {
             // overhead is known), else the bracket and the usual overlay
             // values inside it.
             let overhead = v.iter().find_map(|s| s.overhead.clone());
-            let candidates: Vec<(u32, &str)> =
-                OVERLAY_MTUS.iter().copied().filter(|(m, _)| *m >= low && *m < high).collect();
+            let candidates: Vec<(u32, &str)> = OVERLAY_MTUS
+                .iter()
+                .copied()
+                .filter(|(m, _)| *m >= low && *m < high)
+                .collect();
             let (recommended, mtu_to_set) = match &overhead {
                 Some((label, o)) => {
                     let m = 1500u32.saturating_sub(*o).clamp(low, high.saturating_sub(1).max(low));

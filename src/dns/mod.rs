@@ -311,9 +311,19 @@ impl DnsTracker {
     pub fn finish(&mut self, warnings: &mut Warnings) {
         self.lookups.finish(&mut self.queries);
         let limits = [
-            (self.tcp_streams_dropped, format!("more than {MAX_TCP_STREAMS} DNS-over-TCP streams at once")),
-            (self.lookups.dropped, "more than 100000 DNS clients with lookups in progress".to_string()),
-            (self.defrag.dropped, "IP fragments of DNS messages beyond the reassembly bounds (1024 datagrams, 16 MB)".to_string()),
+            (
+                self.tcp_streams_dropped,
+                format!("more than {MAX_TCP_STREAMS} DNS-over-TCP streams at once"),
+            ),
+            (
+                self.lookups.dropped,
+                "more than 100000 DNS clients with lookups in progress".to_string(),
+            ),
+            (
+                self.defrag.dropped,
+                "IP fragments of DNS messages beyond the reassembly bounds (1024 datagrams, 16 MB)"
+                    .to_string(),
+            ),
         ];
         let hit: Vec<String> = limits
             .iter()

@@ -216,7 +216,10 @@ mod tests {
     #[test]
     fn overheads_of_common_stacks() {
         let v4: (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-        let v6: (IpAddr, IpAddr) = ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap());
+        let v6: (IpAddr, IpAddr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
         let hop = |kind, outer| TunnelHop { kind, id: 1, outer };
         let mut c = TunnelContext::new();
         assert_eq!(tunnel_overhead(&c), None);
@@ -225,6 +228,10 @@ mod tests {
         c.push(hop(HopKind::Vxlan, v4));
         assert_eq!(tunnel_overhead(&c), Some(50));
         c.push(hop(HopKind::IpIp, v6));
-        assert_eq!(tunnel_overhead(&c), Some(90), "nested: VXLAN 50 + IPv6-in-IP 40");
+        assert_eq!(
+            tunnel_overhead(&c),
+            Some(90),
+            "nested: VXLAN 50 + IPv6-in-IP 40"
+        );
     }
 }

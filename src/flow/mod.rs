@@ -334,7 +334,9 @@ impl FlowTable {
         }
         self.last_sweep = now;
         for slot in 0..self.slots.len() {
-            let Some(f) = self.slots[slot].as_deref() else { continue };
+            let Some(f) = self.slots[slot].as_deref() else {
+                continue;
+            };
             let idle = now.0.saturating_sub(f.last_ts.0);
             let limit = if f.closed() {
                 self.cfg.closed_linger_ns
@@ -384,7 +386,9 @@ impl FlowTable {
         // Plain flows are found through `by_key` with context 0; only
         // tunnelled (or VLAN-tagged) flows are indexed by bare 5-tuple.
         let &s = if ctx_id != 0 {
-            self.by_key.get(&(0, *tuple)).or_else(|| self.by_tuple.get(tuple))?
+            self.by_key
+                .get(&(0, *tuple))
+                .or_else(|| self.by_tuple.get(tuple))?
         } else {
             self.by_tuple.get(tuple)?
         };

@@ -137,7 +137,9 @@ impl<W: Write> TableSink<W> {
     #[cfg(feature = "tables")]
     pub fn write_frame(&mut self, df: polars::prelude::DataFrame) -> io::Result<()> {
         match self {
-            TableSink::Parquet(p) => p.push_frame(df).map_err(|e| io::Error::other(e.to_string())),
+            TableSink::Parquet(p) => p
+                .push_frame(df)
+                .map_err(|e| io::Error::other(e.to_string())),
             TableSink::Text(_) => Err(io::Error::other("a frame for a text table")),
         }
     }

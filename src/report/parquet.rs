@@ -111,7 +111,10 @@ fn frame(rows: &[serde_json::Value], kinds: &mut Vec<(String, Kind)>) -> PolarsR
     // position and fall back to a lookup by name only where a key differs
     // (looking every cell up by name was most of the batch writer's time).
     let null = serde_json::Value::Null;
-    let mut by_col: Vec<Vec<&serde_json::Value>> = kinds.iter().map(|_| Vec::with_capacity(rows.len())).collect();
+    let mut by_col: Vec<Vec<&serde_json::Value>> = kinds
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
     for r in rows {
         let obj = r.as_object();
         let mut it = obj.map(|o| o.iter().peekable());
@@ -158,7 +161,9 @@ fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
         .iter()
         .map(|(name, dtype)| match df.column(name) {
             Ok(c) if c.dtype() == dtype => Ok(c.clone()),
-            Ok(c) => c.cast_with_options(dtype, polars::chunked_array::cast::CastOptions::NonStrict),
+            Ok(c) => {
+                c.cast_with_options(dtype, polars::chunked_array::cast::CastOptions::NonStrict)
+            }
             Err(_) => Ok(Column::full_null(name.clone(), n, dtype)),
         })
         .collect::<PolarsResult<_>>()?;
@@ -226,7 +231,11 @@ impl<W: Write> ParquetTable<W> {
             }
             None => self.frames = Some(df),
         }
-        if self.frames.as_ref().is_some_and(|f| f.height() >= self.batch_rows) {
+        if self
+            .frames
+            .as_ref()
+            .is_some_and(|f| f.height() >= self.batch_rows)
+        {
             self.flush_frames()?;
         }
         Ok(())
@@ -333,7 +342,8 @@ mod tests {
         let mut t = ParquetTable::new(std::fs::File::create(&p).unwrap()).with_batch_rows(2);
         // The first capture has no value for a string column the second has,
         // and the second lacks a column altogether.
-        let a = rows_to_frame(&[serde_json::json!({"capture": "a", "note": null, "n": 1})]).unwrap();
+        let a =
+            rows_to_frame(&[serde_json::json!({"capture": "a", "note": null, "n": 1})]).unwrap();
         let b = rows_to_frame(&[
             serde_json::json!({"capture": "b", "note": "x", "n": 2}),
             serde_json::json!({"capture": "b", "note": "y", "n": 3}),
@@ -344,7 +354,9 @@ mod tests {
             t.push_frame(f).unwrap();
         }
         t.finish().unwrap();
-        let df = ParquetReader::new(std::fs::File::open(&p).unwrap()).finish().unwrap();
+        let df = ParquetReader::new(std::fs::File::open(&p).unwrap())
+            .finish()
+            .unwrap();
         assert_eq!(df.height(), 4);
         assert_eq!(df.column("n").unwrap().dtype(), &DataType::Int64);
         assert_eq!(df.column("note").unwrap().null_count(), 2);

@@ -106,7 +106,9 @@ impl Cidr {
                 u32::from(n) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
                 u128::from(n) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -148,10 +150,7 @@ const MAX_MACS: usize = 1 << 16;
 
 impl AddressMapper {
     pub fn new(key: &ScrubKey, keep_nets: &[Cidr]) -> AddressMapper {
-        let mut keep: Vec<Cidr> = ALWAYS_KEPT
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let mut keep: Vec<Cidr> = ALWAYS_KEPT.iter().filter_map(|s| s.parse().ok()).collect();
         keep.extend_from_slice(keep_nets);
         AddressMapper {
             pan: CryptoPan::new(&key.0),
@@ -241,9 +240,29 @@ impl AddressMapper {
 /// common top-level labels carry no customer information and keep hashed
 /// names recognisable (`x7f2k.q0d9.svc.cluster.local`).
 pub const KEPT_LABELS: &[&str] = &[
-    "svc", "cluster", "local", "default", "kube-system", "kube-public", "kube-dns", "pod",
-    "internal", "localdomain", "localhost", "in-addr", "arpa", "ip6", "_tcp", "_udp", "com",
-    "net", "org", "io", "dev", "cloud", "*",
+    "svc",
+    "cluster",
+    "local",
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-dns",
+    "pod",
+    "internal",
+    "localdomain",
+    "localhost",
+    "in-addr",
+    "arpa",
+    "ip6",
+    "_tcp",
+    "_udp",
+    "com",
+    "net",
+    "org",
+    "io",
+    "dev",
+    "cloud",
+    "*",
 ];
 
 /// Same-length keyed hash of DNS labels.

@@ -111,7 +111,13 @@ mod tests {
         let old = h.clone();
         h[12..16].copy_from_slice(&[192, 0, 2, 77]);
         h[16..20].copy_from_slice(&[198, 51, 100, 3]);
-        let f = ChecksumField { field: 10, start: 0, end: 20, pseudo: None, udp: false };
+        let f = ChecksumField {
+            field: 10,
+            start: 0,
+            end: 20,
+            pseudo: None,
+            udp: false,
+        };
         assert!(update(&old, &mut h, &f));
         assert_eq!(u16::from_be_bytes([h[10], h[11]]), full(&h, 10));
     }
@@ -120,7 +126,13 @@ mod tests {
     fn odd_offsets_and_wrong_checksums_keep_their_error() {
         let old: Vec<u8> = (0u8..41).collect();
         // Changes at an odd and an even offset, 41 bytes (an odd length).
-        let f = ChecksumField { field: 2, start: 0, end: 41, pseudo: None, udp: false };
+        let f = ChecksumField {
+            field: 2,
+            start: 0,
+            end: 41,
+            pseudo: None,
+            udp: false,
+        };
         let mut right = old.clone();
         let c = full(&right, 2);
         right[2..4].copy_from_slice(&c.to_be_bytes());
@@ -128,7 +140,10 @@ mod tests {
         new_right[7] = 0xee;
         new_right[30] = 0x11;
         update(&right, &mut new_right, &f);
-        assert_eq!(u16::from_be_bytes([new_right[2], new_right[3]]), full(&new_right, 2));
+        assert_eq!(
+            u16::from_be_bytes([new_right[2], new_right[3]]),
+            full(&new_right, 2)
+        );
         // A deliberately wrong checksum stays off by the same amount.
         let mut wrong = right.clone();
         wrong[2] ^= 0x10;
@@ -148,7 +163,13 @@ mod tests {
         let old = vec![0u8; 16];
         let mut new = old.clone();
         new[12] = 1;
-        let f = ChecksumField { field: 6, start: 0, end: 16, pseudo: None, udp: true };
+        let f = ChecksumField {
+            field: 6,
+            start: 0,
+            end: 16,
+            pseudo: None,
+            udp: true,
+        };
         assert!(!update(&old, &mut new, &f));
         assert_eq!(&new[6..8], &[0, 0]);
     }

@@ -85,7 +85,11 @@ impl Walker<'_, '_> {
                     // into the header, the middle of a label or record data:
                     // rewriting "labels" there would change the message's
                     // structure (both found by fuzzing, fuzz/regressions/dns).
-                    if hops > MAX_HOPS || target < HEADER || target >= at || !bit(&self.seen, target) {
+                    if hops > MAX_HOPS
+                        || target < HEADER
+                        || target >= at
+                        || !bit(&self.seen, target)
+                    {
                         return Err(Unwalkable);
                     }
                     at = target;
@@ -222,14 +226,20 @@ mod tests {
         let mut m = response();
         let r = rewrite(&mut m, Some(&mut h), Some(&mut a)).unwrap();
         assert_eq!(r.addresses, 1);
-        assert_eq!(h.labels_hashed, 2, "web and app, once each despite the pointer");
+        assert_eq!(
+            h.labels_hashed, 2,
+            "web and app, once each despite the pointer"
+        );
         assert_ne!(&m[13..16], b"web");
         assert_eq!(&m[21..24], b"svc");
         assert_ne!(&m[m.len() - 4..], &[10, 244, 1, 7]);
         // The message still parses, with the same structure.
         let msg = hickory_proto::op::Message::from_vec(&m).unwrap();
         assert_eq!(msg.answers().len(), 1);
-        assert!(msg.queries()[0].name().to_ascii().ends_with(".svc.cluster.local."));
+        assert!(msg.queries()[0]
+            .name()
+            .to_ascii()
+            .ends_with(".svc.cluster.local."));
     }
 
     #[test]

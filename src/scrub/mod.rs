@@ -189,7 +189,10 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
         interface_names_removed: !opts.keep_interface_names,
         ..ScrubReport::default()
     };
-    let mut secrets = Secrets { mapper: None, names: None };
+    let mut secrets = Secrets {
+        mapper: None,
+        names: None,
+    };
     if opts.anonymize || opts.hash_names {
         let path = opts.key_file.as_ref().ok_or(
             "--anonymize and --hash-names need --key-file FILE (created with a new random key when it does not exist)",
@@ -215,12 +218,21 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
 
     let mut reader = CaptureReader::open(input).map_err(|e| e.to_string())?;
     let sink = if stdout {
-        Sink::Stdout(std::io::BufWriter::with_capacity(1 << 20, std::io::stdout()))
+        Sink::Stdout(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        ))
     } else {
-        Sink::File(AtomicFile::create(output).map_err(|e| format!("cannot create {}: {e}", output.display()))?)
+        Sink::File(
+            AtomicFile::create(output)
+                .map_err(|e| format!("cannot create {}: {e}", output.display()))?,
+        )
     };
     let mut comments = vec![
-        format!("Scrubbed by capsift {} (payload removed; headers kept to the transport layer).", env!("CARGO_PKG_VERSION")),
+        format!(
+            "Scrubbed by capsift {} (payload removed; headers kept to the transport layer).",
+            env!("CARGO_PKG_VERSION")
+        ),
         opts.policy_line(),
     ];
     comments.extend(opts.tags.iter().map(|t| format!("tag {t}")));
@@ -234,8 +246,15 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
     };
     let write_err = |e: std::io::Error| format!("cannot write {}: {e}", output.display());
     loop {
-        let Some(pkt) = reader.next_packet() else { break };
-        let (ts, orig_len, link, iface) = (pkt.has_ts.then_some(pkt.ts), pkt.orig_len, pkt.link_type, pkt.interface);
+        let Some(pkt) = reader.next_packet() else {
+            break;
+        };
+        let (ts, orig_len, link, iface) = (
+            pkt.has_ts.then_some(pkt.ts),
+            pkt.orig_len,
+            pkt.link_type,
+            pkt.interface,
+        );
         run.packet(pkt.data, link, &mut secrets, &mut report);
         let describe = |i: u32| {
             let l = reader.interface_link_type(i).unwrap_or(link);
@@ -243,7 +262,13 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
                 return (l, IfDesc::default());
             }
             let (name, description) = reader.interface_text(i);
-            (l, IfDesc { name: name.map(str::to_string), description: description.map(str::to_string) })
+            (
+                l,
+                IfDesc {
+                    name: name.map(str::to_string),
+                    description: description.map(str::to_string),
+                },
+            )
         };
         writer
             .packet(iface, link, &describe, ts, &run.buf, orig_len)
@@ -251,13 +276,24 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
         report.packets_out += 1;
         report.captured_bytes_out += run.buf.len() as u64;
     }
-    let empty_link = reader.meta.link_types.iter().next().copied().unwrap_or(LinkType::ETHERNET);
+    let empty_link = reader
+        .meta
+        .link_types
+        .iter()
+        .next()
+        .copied()
+        .unwrap_or(LinkType::ETHERNET);
     let sink = writer.finish(empty_link).map_err(write_err)?;
     report.metadata_blocks_removed = reader.meta.metadata_blocks.clone();
     report.removed_bytes.metadata_blocks = reader.meta.metadata_bytes.values().sum();
     report.comments_removed = reader.meta.comment_count;
     report.input_damaged = reader.damaged;
-    report.warnings = reader.warnings.to_vec().into_iter().map(|w| w.message).collect();
+    report.warnings = reader
+        .warnings
+        .to_vec()
+        .into_iter()
+        .map(|w| w.message)
+        .collect();
     if run.tls.resets > 0 {
         report.warnings.push(format!(
             "more than {} TCP directions at once: TLS record tracking started again {} times (handshake bytes of the directions dropped were removed, not kept)",
@@ -335,7 +371,13 @@ impl Run<'_, '_> {
         self.opts.dns_ports.contains(&p)
     }
 
-    fn packet(&mut self, data: &[u8], link: LinkType, secrets: &mut Secrets, report: &mut ScrubReport) {
+    fn packet(
+        &mut self,
+        data: &[u8],
+        link: LinkType,
+        secrets: &mut Secrets,
+        report: &mut ScrubReport,
+    ) {
         report.packets_in += 1;
         report.captured_bytes_in += data.len() as u64;
         let d = decode(&self.opts.decode, link, data);
@@ -422,20 +464,31 @@ impl Run<'_, '_> {
         }
         let mut cut = None;
         for &(a, b) in &dns_regions {
-            let Some(msg) = self.buf.get_mut(a..b) else { break };
+            let Some(msg) = self.buf.get_mut(a..b) else {
+                break;
+            };
             match dns::rewrite(msg, secrets.names.as_mut(), secrets.mapper.as_mut()) {
                 Ok(r) => {
                     if secrets.mapper.is_some() {
-                        report.anonymized.get_or_insert_with(Default::default).dns_answer_addresses += r.addresses;
+                        report
+                            .anonymized
+                            .get_or_insert_with(Default::default)
+                            .dns_answer_addresses += r.addresses;
                     }
                     if secrets.names.is_some() {
-                        report.names.get_or_insert_with(Default::default).dns_opaque_bytes_zeroed += r.opaque_bytes_zeroed;
+                        report
+                            .names
+                            .get_or_insert_with(Default::default)
+                            .dns_opaque_bytes_zeroed += r.opaque_bytes_zeroed;
                     }
                 }
                 Err(dns::Unwalkable) => {
                     // Keep nothing we could not rewrite. (For DNS over TCP the
                     // length prefix stays; the message goes.)
-                    report.names.get_or_insert_with(Default::default).dns_messages_unreadable += 1;
+                    report
+                        .names
+                        .get_or_insert_with(Default::default)
+                        .dns_messages_unreadable += 1;
                     report.dns_messages_kept = report.dns_messages_kept.saturating_sub(1);
                     report.removed_bytes.dns += (b - a) as u64;
                     cut = Some(a);
@@ -465,7 +518,11 @@ impl Run<'_, '_> {
     }
 }
 
-fn collect_tls_names(input: &Path, opts: &ScrubOptions, secrets: &mut Secrets) -> Result<tls::NameCollector, String> {
+fn collect_tls_names(
+    input: &Path,
+    opts: &ScrubOptions,
+    secrets: &mut Secrets,
+) -> Result<tls::NameCollector, String> {
     let mut reader = CaptureReader::open(input).map_err(|e| e.to_string())?;
     let mut c = tls::NameCollector::default();
     let Some(names) = secrets.names.as_mut() else {
@@ -495,7 +552,10 @@ pub fn render_text(r: &ScrubReport) -> String {
         10_000_000..=9_999_999_999 => format!("{:.1} MB", b as f64 / 1e6),
         _ => format!("{:.2} GB", b as f64 / 1e9),
     };
-    s.push_str(&format!("scrubbed {} -> {} ({})\n", r.input, r.output, r.format));
+    s.push_str(&format!(
+        "scrubbed {} -> {} ({})\n",
+        r.input, r.output, r.format
+    ));
     s.push_str(&format!(
         "packets: {} in, {} out (every packet kept; original lengths kept)\n",
         r.packets_in, r.packets_out
@@ -509,19 +569,31 @@ pub fn render_text(r: &ScrubReport) -> String {
     s.push_str("removed:\n");
     s.push_str(&format!("  {:<24}{}\n", "payload", kb(rb.payload)));
     s.push_str(&format!("  {:<24}{}\n", "DNS messages", kb(rb.dns)));
-    s.push_str(&format!("  {:<24}{}\n", "TLS application data", kb(rb.tls_application_data)));
+    s.push_str(&format!(
+        "  {:<24}{}\n",
+        "TLS application data",
+        kb(rb.tls_application_data)
+    ));
     s.push_str(&format!(
         "  {:<24}{} ({} packets capsift could not decode fully)\n",
         "past undecoded headers",
         kb(rb.undecoded),
         r.packets_undecoded
     ));
-    let blocks: Vec<String> = r.metadata_blocks_removed.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    let blocks: Vec<String> = r
+        .metadata_blocks_removed
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
     s.push_str(&format!(
         "  {:<24}{}{}\n",
         "metadata blocks",
         kb(rb.metadata_blocks),
-        if blocks.is_empty() { String::new() } else { format!(" ({})", blocks.join(", ")) }
+        if blocks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", blocks.join(", "))
+        }
     ));
     s.push_str(&format!("  {:<24}{}\n", "comments", r.comments_removed));
     if r.interface_names_removed {
@@ -532,7 +604,10 @@ pub fn render_text(r: &ScrubReport) -> String {
         s.push_str(&format!(" ({} DNS messages)", r.dns_messages_kept));
     }
     if r.kept.contains(&"tls-handshake") {
-        s.push_str(&format!(" ({} of TLS handshakes and alerts)", kb(r.tls_handshake_bytes_kept)));
+        s.push_str(&format!(
+            " ({} of TLS handshakes and alerts)",
+            kb(r.tls_handshake_bytes_kept)
+        ));
     }
     s.push('\n');
     match &r.anonymized {

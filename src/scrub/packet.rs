@@ -44,7 +44,11 @@ fn off(data: &[u8], sub: &[u8]) -> usize {
 
 /// The enclosing IP header of layer `i`: pseudo-header addresses and where
 /// its payload ends.
-fn enclosing_ip(data: &[u8], layers: &[Layer<'_>], i: usize) -> Option<((usize, usize), usize, bool)> {
+fn enclosing_ip(
+    data: &[u8],
+    layers: &[Layer<'_>],
+    i: usize,
+) -> Option<((usize, usize), usize, bool)> {
     layers[..i].iter().rev().find_map(|l| match l {
         Layer::Ipv4(v) => {
             let o = off(data, v.header());
@@ -118,13 +122,25 @@ pub fn plan(data: &[u8], d: &Decoded<'_>) -> Plan {
             Layer::Tcp(v) => {
                 if let Some((pseudo, end, _)) = enclosing_ip(data, layers, i) {
                     let o = off(data, v.header());
-                    let _ = p.checksums.try_push(ChecksumField { field: o + 16, start: o, end, pseudo: Some(pseudo), udp: false });
+                    let _ = p.checksums.try_push(ChecksumField {
+                        field: o + 16,
+                        start: o,
+                        end,
+                        pseudo: Some(pseudo),
+                        udp: false,
+                    });
                 }
             }
             Layer::Udp(v) => {
                 if let Some((pseudo, end, v4)) = enclosing_ip(data, layers, i) {
                     let o = off(data, v.header());
-                    let _ = p.checksums.try_push(ChecksumField { field: o + 6, start: o, end, pseudo: Some(pseudo), udp: v4 });
+                    let _ = p.checksums.try_push(ChecksumField {
+                        field: o + 6,
+                        start: o,
+                        end,
+                        pseudo: Some(pseudo),
+                        udp: v4,
+                    });
                 }
             }
             Layer::Icmp(v) => {
@@ -144,7 +160,13 @@ pub fn plan(data: &[u8], d: &Decoded<'_>) -> Plan {
                 if v.has_checksum() {
                     if let Some((_, end, _)) = enclosing_ip(data, layers, i) {
                         let o = off(data, b);
-                        let _ = p.checksums.try_push(ChecksumField { field: o + 4, start: o, end, pseudo: None, udp: false });
+                        let _ = p.checksums.try_push(ChecksumField {
+                            field: o + 4,
+                            start: o,
+                            end,
+                            pseudo: None,
+                            udp: false,
+                        });
                     }
                 }
             }
@@ -160,12 +182,26 @@ pub fn plan(data: &[u8], d: &Decoded<'_>) -> Plan {
         });
         let last = outer.last();
         let t = match (last, ip) {
-            (Some(Layer::Tcp(v)), Some((s, dst))) => Some((true, v.src_port(), v.dst_port(), v.seq(), v.has(tcp_flags::SYN), s, dst)),
-            (Some(Layer::Udp(v)), Some((s, dst))) => Some((false, v.src_port(), v.dst_port(), 0, false, s, dst)),
+            (Some(Layer::Tcp(v)), Some((s, dst))) => Some((
+                true,
+                v.src_port(),
+                v.dst_port(),
+                v.seq(),
+                v.has(tcp_flags::SYN),
+                s,
+                dst,
+            )),
+            (Some(Layer::Udp(v)), Some((s, dst))) => {
+                Some((false, v.src_port(), v.dst_port(), 0, false, s, dst))
+            }
             _ => None,
         };
         if let Some((tcp, sp, dp, seq, syn, s, dst)) = t {
-            let at = if d.payload.is_empty() { p.headers_end } else { off(data, d.payload) };
+            let at = if d.payload.is_empty() {
+                p.headers_end
+            } else {
+                off(data, d.payload)
+            };
             if at <= data.len() {
                 p.transport = Some(Transport {
                     tcp,

@@ -227,7 +227,11 @@ impl Direction {
                 let n = (self.rec_end.wrapping_sub(cur) as usize).min(p.len() - pos);
                 out.tls_bytes += n;
                 if want_pieces && self.rec_type == HANDSHAKE {
-                    out.pieces.push(BodyPiece { at: pos, len: n, seq: cur });
+                    out.pieces.push(BodyPiece {
+                        at: pos,
+                        len: n,
+                        seq: cur,
+                    });
                 }
                 pos += n;
                 if prefix && kept_type(self.rec_type) {
@@ -345,7 +349,12 @@ impl NameCollector {
         }
     }
 
-    fn parse_messages(&mut self, key: DirKey, names: &mut NameHasher, mut addrs: Option<&mut AddressMapper>) {
+    fn parse_messages(
+        &mut self,
+        key: DirKey,
+        names: &mut NameHasher,
+        mut addrs: Option<&mut AddressMapper>,
+    ) {
         let Some(a) = self.asm.get_mut(&key) else {
             return;
         };
@@ -381,10 +390,15 @@ impl NameCollector {
             while start < bytes.len() {
                 let seq0 = a.seq_of(off + start);
                 let mut n = 1;
-                while start + n < bytes.len() && a.seq_of(off + start + n) == seq0.wrapping_add(n as u32) {
+                while start + n < bytes.len()
+                    && a.seq_of(off + start + n) == seq0.wrapping_add(n as u32)
+                {
                     n += 1;
                 }
-                out.push(Replacement { seq: seq0, bytes: bytes[start..start + n].to_vec() });
+                out.push(Replacement {
+                    seq: seq0,
+                    bytes: bytes[start..start + n].to_vec(),
+                });
                 start += n;
             }
         }
@@ -414,11 +428,19 @@ impl NameCollector {
 }
 
 fn be16(b: &[u8], at: usize) -> Option<usize> {
-    Some(usize::from(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?])))
+    Some(usize::from(u16::from_be_bytes([
+        *b.get(at)?,
+        *b.get(at + 1)?,
+    ])))
 }
 
 /// SNI host names of a ClientHello body; offsets are `base` + offset in body.
-fn client_hello_names(body: &[u8], base: usize, names: &mut NameHasher, reps: &mut Vec<(usize, Vec<u8>)>) -> bool {
+fn client_hello_names(
+    body: &[u8],
+    base: usize,
+    names: &mut NameHasher,
+    reps: &mut Vec<(usize, Vec<u8>)>,
+) -> bool {
     let walk = || -> Option<Vec<(usize, usize)>> {
         let mut at = 2 + 32; // version, random
         at += 1 + usize::from(*body.get(at)?); // session id
@@ -473,7 +495,11 @@ fn certificate_names(
 ) -> bool {
     use x509_parser::prelude::*;
     let u24 = |at: usize| -> Option<usize> {
-        Some((usize::from(*body.get(at)?) << 16) | (usize::from(*body.get(at + 1)?) << 8) | usize::from(*body.get(at + 2)?))
+        Some(
+            (usize::from(*body.get(at)?) << 16)
+                | (usize::from(*body.get(at + 1)?) << 8)
+                | usize::from(*body.get(at + 2)?),
+        )
     };
     let Some(total) = u24(0) else { return false };
     let end = (3 + total).min(body.len());
@@ -481,7 +507,9 @@ fn certificate_names(
     while at + 3 <= end {
         let Some(n) = u24(at) else { return false };
         let der_at = at + 3;
-        let Some(der) = body.get(der_at..der_at + n) else { return false };
+        let Some(der) = body.get(der_at..der_at + n) else {
+            return false;
+        };
         let Ok((_, cert)) = X509Certificate::from_der(der) else {
             return false;
         };
@@ -543,7 +571,11 @@ pub fn apply(names: &DirectionNames, seq: u32, payload: &mut [u8]) -> usize {
     let mut keep = payload.len();
     if let Some(u) = names.unsafe_from {
         if seq_lt(u, end) {
-            keep = if seq_lt(u, seq) { 0 } else { u.wrapping_sub(seq) as usize };
+            keep = if seq_lt(u, seq) {
+                0
+            } else {
+                u.wrapping_sub(seq) as usize
+            };
         }
     }
     for r in &names.replacements {
@@ -566,7 +598,12 @@ mod tests {
     use super::*;
 
     fn key() -> DirKey {
-        ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), 40000, 443)
+        (
+            "10.0.0.1".parse().unwrap(),
+            "10.0.0.2".parse().unwrap(),
+            40000,
+            443,
+        )
     }
 
     #[test]
@@ -581,7 +618,10 @@ mod tests {
         let mut s2 = vec![1; 4];
         s2.extend_from_slice(&[23, 3, 3, 0, 3, 9, 9, 9]);
         let c2 = t.segment(key(), 1011, false, &s2, false);
-        assert_eq!(c2.keep, 4, "the rest of the handshake, not the application data");
+        assert_eq!(
+            c2.keep, 4,
+            "the rest of the handshake, not the application data"
+        );
         // A retransmission of the first segment is classified from the spans.
         let c3 = t.segment(key(), 1000, false, &s1, false);
         assert_eq!(c3.keep, 11);

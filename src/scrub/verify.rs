@@ -58,8 +58,10 @@ pub fn verify(
     decode_cfg: &DecodeConfig,
     dns_ports: &[u16],
 ) -> Result<VerifyReport, String> {
-    let mut a = CaptureReader::open(original).map_err(|e| format!("{}: {e}", original.display()))?;
-    let mut b = CaptureReader::open(scrubbed).map_err(|e| format!("{}: {e}", scrubbed.display()))?;
+    let mut a =
+        CaptureReader::open(original).map_err(|e| format!("{}: {e}", original.display()))?;
+    let mut b =
+        CaptureReader::open(scrubbed).map_err(|e| format!("{}: {e}", scrubbed.display()))?;
     let mut r = VerifyReport {
         original: original.display().to_string(),
         scrubbed: scrubbed.display().to_string(),
@@ -144,9 +146,16 @@ pub fn verify(
         // hashed label next to a DNS header can equal removed bytes by
         // chance (found by fuzzing, fuzz/regressions/scrub/).
         let scrubbed_headers = decode(decode_cfg, pb.link_type, pb.data).headers_end;
-        let exempt = if allowed > plan.headers_end { allowed.max(scrubbed_headers) } else { scrubbed_headers };
+        let exempt = if allowed > plan.headers_end {
+            allowed.max(scrubbed_headers)
+        } else {
+            scrubbed_headers
+        };
         let from = exempt.saturating_sub(RUN - 1).min(pb.data.len());
-        if pb.data[from..].windows(RUN).any(|w| windows.contains(&word(w))) {
+        if pb.data[from..]
+            .windows(RUN)
+            .any(|w| windows.contains(&word(w)))
+        {
             r.packets_leaking += 1;
             if r.leaking_frames.len() < MAX_LISTED {
                 r.leaking_frames.push(frame);
@@ -181,25 +190,41 @@ pub fn render_text(r: &VerifyReport) -> String {
         "{}: {} (policy: {})\n",
         if r.ok { "verified" } else { "VERIFY FAILED" },
         r.scrubbed,
-        if r.policy.is_empty() { "none declared: nothing kept beyond headers" } else { &r.policy }
+        if r.policy.is_empty() {
+            "none declared: nothing kept beyond headers"
+        } else {
+            &r.policy
+        }
     );
     s.push_str(&format!(
         "packets: {} original, {} scrubbed, {} with a different timestamp or length{}\n",
         r.packets_original,
         r.packets_scrubbed,
         r.packets_changed,
-        if r.changed_frames.is_empty() { String::new() } else { format!(" (frames {:?})", r.changed_frames) }
+        if r.changed_frames.is_empty() {
+            String::new()
+        } else {
+            format!(" (frames {:?})", r.changed_frames)
+        }
     ));
     s.push_str(&format!(
         "policy: {} packets longer than the policy allows{}\n",
         r.packets_over_policy,
-        if r.over_policy_frames.is_empty() { String::new() } else { format!(" (frames {:?})", r.over_policy_frames) }
+        if r.over_policy_frames.is_empty() {
+            String::new()
+        } else {
+            format!(" (frames {:?})", r.over_policy_frames)
+        }
     ));
     s.push_str(&format!(
         "payload: {} removed bytes checked; {} packets still hold a run of {RUN}+ of them{}\n",
         r.payload_bytes_checked,
         r.packets_leaking,
-        if r.leaking_frames.is_empty() { String::new() } else { format!(" (frames {:?})", r.leaking_frames) }
+        if r.leaking_frames.is_empty() {
+            String::new()
+        } else {
+            format!(" (frames {:?})", r.leaking_frames)
+        }
     ));
     s
 }

@@ -197,7 +197,8 @@ impl TlsTracker {
         if let Some(c) = self.conns.remove(&flow_id) {
             if let Some(f) = c.oversized {
                 self.oversized += 1;
-                self.oversized_first_frame = Some(self.oversized_first_frame.map_or(f, |o| o.min(f)));
+                self.oversized_first_frame =
+                    Some(self.oversized_first_frame.map_or(f, |o| o.min(f)));
             }
             if self.handshakes.len() < MAX_HANDSHAKES {
                 self.handshakes.push(c.hs);

@@ -147,7 +147,10 @@ pub fn warning_kinds(file: &serde_json::Value) -> Vec<String> {
 /// from /proc while it runs; 0 where /proc is not available).
 pub fn capsift_peak_rss(args: &[&str], limit: Duration) -> (Run, u64) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsift"));
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let mut child = cmd.spawn().expect("capsift starts");
     let pid = child.id();
     let reader = |mut r: Box<dyn std::io::Read + Send>| {
@@ -185,7 +188,10 @@ pub fn capsift_peak_rss(args: &[&str], limit: Duration) -> (Run, u64) {
     let code = status
         .code()
         .unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
-    assert!(!stderr.contains("panicked"), "capsift {args:?} panicked: {stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "capsift {args:?} panicked: {stderr}"
+    );
     (
         Run {
             status: code,
