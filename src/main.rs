@@ -1,5 +1,7 @@
 //! The `capsift` command line: argument parsing only; the work is in the library.
 
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use capsift::analyze::AnalyzeOptions;
 use capsift::capture::writer::OutputFormat;
 use capsift::cli::{self, ReportFormat};
