@@ -64,14 +64,20 @@ fn all_commands(path: &str) -> (i32, Value) {
         );
         assert_eq!(v.status, 0, "verify {path}: {}", v.stdout);
     }
-    let r = capsift(&["analyze", "--format", "json", "-q", path], None, LIMIT);
+    let (r, peak_kb) = capsift_peak_rss(&["analyze", "--format", "json", "-q", path], LIMIT);
+    // The documented bound for a small hostile file (docs/hardening.md).
+    assert!(
+        peak_kb < 100 * 1024,
+        "analyze {path} peaked at {peak_kb} KB"
+    );
     let v: Value = serde_json::from_str(&r.stdout).unwrap_or(Value::Null);
     (r.status, v)
 }
 
 #[test]
 fn each_hostile_capture_is_survived_and_explained() {
-    let expect: [(&str, i32, &str); 12] = [
+    let expect: [(&str, i32, &str); 13] = [
+        ("tls-gap-then-300-segments.pcap", 0, "tls.limit"),
         ("caplen-4g.pcap", 2, "capture.corrupt_record"),
         ("snaplen-0.pcap", 0, "capture.snaplen_zero"),
         ("pcapng-lying-lengths.pcapng", 2, "capture.corrupt_block"),

@@ -119,6 +119,15 @@ def main():
         (2, ETH + ipv4(6, tcp(40000, 443, 1001, 5001, 0x18, hs16m)), None),
         (3, ETH + ipv4(6, tcp(40000, 443, 1001 + len(hs16m), 5001, 0x18, rec16m)), None)]))
 
+    # 7b. A TLS stream with a lost segment followed by 300 more: more
+    #     out-of-order data than the reassembly keeps.
+    first = b"\x16\x03\x01\x3e\x80" + b"\x01" * 995
+    recs = [(1, syn, None), (1, synack, None),
+            (2, ETH + ipv4(6, tcp(40000, 443, 1001, 5001, 0x18, first)), None)]
+    for k in range(2, 302):
+        recs.append((2, ETH + ipv4(6, tcp(40000, 443, 1001 + 1000 * k, 5001, 0x18, b"\x02" * 1000)), None))
+    write(out, "tls-gap-then-300-segments.pcap", pcap(recs))
+
     # 8. Time running backwards by years, and zero-length packets.
     write(out, "time-backwards.pcap", pcap([(2_000_000_000, ok_pkt, None), (1_000, ok_pkt, None),
                                            (3_000_000_000, ok_pkt, None), (5, ok_pkt, None)]))

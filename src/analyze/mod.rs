@@ -178,11 +178,31 @@ pub fn analyze_reader(
     }
     dns.finish(&mut info.warnings);
     tls.finish(&opts.trust);
+    let mut tls_limits = Vec::new();
     if tls.dropped > 0 {
-        let n = tls.dropped;
+        tls_limits.push(format!(
+            "{} connection(s) not analysed (more than {} at once or {} handshakes in all)",
+            tls.dropped,
+            crate::tls::MAX_CONNS,
+            crate::tls::MAX_HANDSHAKES
+        ));
+    }
+    if tls.reassembly_overflows > 0 {
+        tls_limits.push(format!(
+            "{} connection(s) given up when reassembly passed its bounds ({} KiB or 256 out-of-order segments per direction)",
+            tls.reassembly_overflows,
+            crate::tls::STREAM_LIMIT / 1024
+        ));
+    }
+    if !tls_limits.is_empty() {
         info.warnings.push(
             "tls.limit",
-            || format!("more than {} TLS connections at once or {} handshakes in all: {n} were not analysed, so some TLS findings may be missing", crate::tls::MAX_CONNS, crate::tls::MAX_HANDSHAKES),
+            || {
+                format!(
+                    "TLS: {}; some TLS findings may be missing",
+                    tls_limits.join("; ")
+                )
+            },
             None,
             None,
         );

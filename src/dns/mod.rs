@@ -92,6 +92,8 @@ pub struct DnsTracker {
     pub dropped_queries: u64,
     /// Segments of DNS-over-TCP streams beyond [`MAX_TCP_STREAMS`].
     pub tcp_streams_dropped: u64,
+    /// DNS-over-TCP streams whose reassembly passed [`TCP_STREAM_LIMIT`].
+    pub tcp_streams_overflowed: u64,
 }
 
 impl DnsTracker {
@@ -109,6 +111,7 @@ impl DnsTracker {
             unparseable: 0,
             dropped_queries: 0,
             tcp_streams_dropped: 0,
+            tcp_streams_overflowed: 0,
         }
     }
 
@@ -217,6 +220,9 @@ impl DnsTracker {
                 }
                 let fin = t.has(crate::decode::transport::tcp_flags::FIN)
                     || t.has(crate::decode::transport::tcp_flags::RST);
+                if r.overflowed {
+                    self.tcp_streams_overflowed += 1;
+                }
                 if fin || r.broken {
                     self.tcp.remove(&key);
                 }
@@ -314,6 +320,10 @@ impl DnsTracker {
             (
                 self.tcp_streams_dropped,
                 format!("more than {MAX_TCP_STREAMS} DNS-over-TCP streams at once"),
+            ),
+            (
+                self.tcp_streams_overflowed,
+                format!("DNS-over-TCP streams buffering more than {TCP_STREAM_LIMIT} bytes"),
             ),
             (
                 self.lookups.dropped,

@@ -20,8 +20,10 @@ pub struct Reassembler {
     buf: Vec<u8>,
     pending: BTreeMap<u32, Vec<u8>>,
     pending_bytes: usize,
-    /// Set once the stream cannot continue (gap or bound exceeded).
+    /// Set once the stream cannot continue (bound exceeded, or closed).
     pub broken: bool,
+    /// The bound was exceeded (so the consumer can say so in a warning).
+    pub overflowed: bool,
 }
 
 impl Reassembler {
@@ -45,6 +47,7 @@ impl Reassembler {
                 || self.pending.len() >= 256
             {
                 self.broken = true;
+                self.overflowed = true;
                 return;
             }
             self.pending_bytes += payload.len();
@@ -76,6 +79,7 @@ impl Reassembler {
     fn append(&mut self, data: &[u8], limit: usize) {
         if self.buf.len() + data.len() > limit {
             self.broken = true;
+            self.overflowed = true;
             return;
         }
         self.buf.extend_from_slice(data);

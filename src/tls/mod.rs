@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake};
 
 /// Bytes buffered per direction while a handshake is followed.
-const STREAM_LIMIT: usize = 256 * 1024;
+pub const STREAM_LIMIT: usize = 256 * 1024;
 /// A TLS record is at most 2^14 bytes plus expansion.
 const MAX_RECORD: usize = 18 * 1024 + 256;
 /// Connections followed at once, and handshakes kept.
@@ -99,6 +99,8 @@ pub struct TlsTracker {
     /// more than [`MAX_RECORD`] / [`STREAM_LIMIT`] bytes, and the first frame.
     pub oversized: u64,
     pub oversized_first_frame: Option<u64>,
+    /// Connections whose reassembly passed [`STREAM_LIMIT`].
+    pub reassembly_overflows: u64,
 }
 
 fn looks_like_tls_handshake(p: &[u8]) -> bool {
@@ -195,6 +197,9 @@ impl TlsTracker {
 
     fn end(&mut self, flow_id: u64) {
         if let Some(c) = self.conns.remove(&flow_id) {
+            if c.streams.iter().any(|s| s.overflowed) {
+                self.reassembly_overflows += 1;
+            }
             if let Some(f) = c.oversized {
                 self.oversized += 1;
                 self.oversized_first_frame =
@@ -308,6 +313,7 @@ impl Conn {
         let b = &mut self.hs_buf[dir];
         if b.len() + body.len() > STREAM_LIMIT {
             self.streams[dir].close();
+            self.streams[dir].overflowed = true;
             return;
         }
         b.extend_from_slice(body);
