@@ -94,18 +94,17 @@ fn column(name: &str, kind: Kind, values: &[&serde_json::Value]) -> Column {
     }
 }
 
-/// Build a DataFrame from rows that all have the same keys (in order).
-/// `kinds` fixes the column types (after the first batch, so that every
-/// row group of a file has one schema).
-fn frame(rows: &[serde_json::Value], kinds: &mut Vec<(String, Kind)>) -> PolarsResult<DataFrame> {
-    // The first batch fixes the columns: the first row's keys, typed from
-    // the values below (after the transposition).
-    let typing = kinds.is_empty();
-    if typing {
-        if let Some(serde_json::Value::Object(first)) = rows.first() {
-            kinds.extend(first.keys().map(|k| (k.clone(), Kind::Str)));
+/// Rows as a DataFrame: the columns are the first row's keys, typed from
+/// these rows' values. Every frame of a file is then conformed to the
+/// first one's schema ([`ParquetTable::push_frame`]). The batch's workers
+/// call this themselves so that the column building runs in parallel.
+pub fn rows_to_frame(rows: &[serde_json::Value]) -> PolarsResult<DataFrame> {
+    let mut kinds: Vec<(String, Kind)> = match rows.first() {
+        Some(serde_json::Value::Object(first)) => {
+            first.keys().map(|k| (k.clone(), Kind::Str)).collect()
         }
-    }
+        _ => Vec::new(),
+    };
     // Transpose rows into columns in one pass. Rows come from one struct
     // type, so their keys are in the columns' order: take values by
     // position and fall back to a lookup by name only where a key differs
@@ -129,10 +128,8 @@ fn frame(rows: &[serde_json::Value], kinds: &mut Vec<(String, Kind)>) -> PolarsR
             by_col[i].push(v);
         }
     }
-    if typing {
-        for ((name, kind), vals) in kinds.iter_mut().zip(&by_col) {
-            *kind = kind_of(name, vals);
-        }
+    for ((name, kind), vals) in kinds.iter_mut().zip(&by_col) {
+        *kind = kind_of(name, vals);
     }
     let cols: Vec<Column> = kinds
         .iter()
@@ -140,13 +137,6 @@ fn frame(rows: &[serde_json::Value], kinds: &mut Vec<(String, Kind)>) -> PolarsR
         .map(|((name, kind), vals)| column(name, *kind, vals))
         .collect();
     DataFrame::new(rows.len(), cols)
-}
-
-/// Rows as a DataFrame, column types inferred from these rows alone. The
-/// batch's workers use this so that the column building runs in parallel;
-/// [`ParquetTable::push_frame`] then conforms each frame to the file's schema.
-pub fn rows_to_frame(rows: &[serde_json::Value]) -> PolarsResult<DataFrame> {
-    frame(rows, &mut Vec::new())
 }
 
 /// `df` with the columns, order and types of `schema`: a column all null in
@@ -174,7 +164,6 @@ fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
 pub struct ParquetTable<W: Write> {
     out: Option<W>,
     writer: Option<polars::io::parquet::write::BatchedWriter<W>>,
-    kinds: Vec<(String, Kind)>,
     rows: Vec<serde_json::Value>,
     /// Frames pushed whole (batch workers), waiting for a full row group.
     frames: Option<DataFrame>,
@@ -188,7 +177,6 @@ impl<W: Write> ParquetTable<W> {
         ParquetTable {
             out: Some(out),
             writer: None,
-            kinds: Vec::new(),
             rows: Vec::new(),
             frames: None,
             schema: None,
@@ -264,24 +252,14 @@ impl<W: Write> ParquetTable<W> {
         Ok(())
     }
 
+    /// Rows buffered by [`push`](Self::push) become a frame like any other.
     fn flush(&mut self) -> PolarsResult<()> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let df = frame(&self.rows, &mut self.kinds)?;
-        if self.writer.is_none() {
-            let out = self
-                .out
-                .take()
-                .ok_or_else(|| polars_err!(ComputeError: "parquet writer already used"))?;
-            self.writer = Some(ParquetWriter::new(out).batched(df.schema())?);
-        }
-        if let Some(w) = self.writer.as_mut() {
-            w.write_batch(&df)?;
-        }
-        self.written += self.rows.len() as u64;
+        let df = rows_to_frame(&self.rows)?;
         self.rows.clear();
-        Ok(())
+        self.push_frame(df)
     }
 
     /// Write what is buffered and the file footer. A table with no rows
