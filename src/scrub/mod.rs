@@ -14,6 +14,7 @@ pub mod checksum;
 pub mod cryptopan;
 pub mod dns;
 pub mod packet;
+pub mod selfcheck;
 pub mod tls;
 pub mod verify;
 
