@@ -41,6 +41,7 @@ import conformance_common as cc  # noqa: E402
 # gone), so with it on tshark would dissect the same frames differently on each side.
 DECODE_AS = ["-d", "udp.port==8472,vxlan", "-d", "udp.port==51871,wg",
              "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE"]
+DEFAULT_DIRS = ["captures", "../shared/corpus"]  # relative to the repository root
 TRANSPORT = {"tcp", "udp", "icmp", "icmpv6", "sctp", "igmp", "esp", "ah", "udplite", "dccp"}
 NOISE = {"_ws.short", "_ws.malformed", "_ws.expert", "data"}
 
@@ -119,15 +120,18 @@ def main():
         return 2
     work = []
     if a.paths:
-        for p in a.paths:
-            work += [(f, True) for f in cc.find_captures(Path(p))] if hasattr(cc, "find_captures") else [(Path(p), True)]
+        caps, skipped = cc.discover(a.paths, True, DEFAULT_DIRS)
+        work = [(c.path, True) for c in caps]
     else:
-        for d, strict in ((REPO_ROOT / "captures", True), (REPO_ROOT.parent / "shared/corpus", False)):
-            if not d.exists():
-                print(f"skipped: {d} (not present)")
-                continue
-            work += [(f, strict) for f in sorted(d.rglob("*"))
-                     if f.is_file() and is_capture(f) and "hostile" not in f.relative_to(d).parts[:1]]
+        # Strict on our own captures; the corpus only counts differences.
+        # cc.discover leaves out captures/hostile/ (broken on purpose).
+        caps, skipped = cc.discover(["captures"], False, DEFAULT_DIRS)
+        work = [(c.path, True) for c in caps]
+        corpus, more = cc.discover(["../shared/corpus"], False, DEFAULT_DIRS)
+        work += [(c.path, False) for c in corpus]
+        skipped += more
+    for line in skipped:
+        print(line)
     env = dict(os.environ)
     env["WIRESHARK_CONFIG_DIR"] = tempfile.mkdtemp()  # a clean profile
     failed = 0
@@ -146,17 +150,6 @@ def main():
     print(f"check_scrub: {len(work) - failed}/{len(work)} files passed; "
           f"{counted_notes} corpus files with protocol-stack differences (not failures)")
     return 1 if failed else 0
-
-
-def is_capture(f: Path) -> bool:
-    try:
-        with open(f, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    return head in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d",
-                    b"\x0a\x0d\x0d\x0a", b"\x1f\x8b\x08\x00"[:4]) or head[:2] == b"\x1f\x8b" \
-        or head == b"\x28\xb5\x2f\xfd"
 
 
 if __name__ == "__main__":
