@@ -5,7 +5,7 @@
 //! counters and bounded maps, so memory does not grow with the file.
 
 mod cni;
-mod text;
+pub(crate) mod text;
 
 pub use text::render_text;
 

@@ -3,7 +3,8 @@
 use super::FileInfo;
 use std::fmt::Write;
 
-fn human_bytes(n: u64) -> String {
+/// Bytes for people (decimal units), shared by the text reports.
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut u = 0;

@@ -547,12 +547,7 @@ fn collect_tls_names(
 /// The one-screen summary.
 pub fn render_text(r: &ScrubReport) -> String {
     let mut s = String::new();
-    let kb = |b: u64| match b {
-        0..=9_999 => format!("{b} B"),
-        10_000..=9_999_999 => format!("{:.1} KB", b as f64 / 1e3),
-        10_000_000..=9_999_999_999 => format!("{:.1} MB", b as f64 / 1e6),
-        _ => format!("{:.2} GB", b as f64 / 1e9),
-    };
+    let kb = crate::info::text::human_bytes;
     s.push_str(&format!(
         "scrubbed {} -> {} ({})\n",
         r.input, r.output, r.format
