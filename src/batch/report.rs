@@ -39,8 +39,19 @@ fn rows(df: &DataFrame) -> Vec<Value> {
         .collect()
 }
 
-fn has(df: &DataFrame, cols: &[&str]) -> bool {
-    df.height() > 0 && cols.iter().all(|c| df.column(c).is_ok())
+/// Run `q` on `df` when it has rows and the columns the query needs (a
+/// table from an empty or older batch may lack them); else no rows.
+fn query(
+    df: &DataFrame,
+    needs: &[&str],
+    q: impl FnOnce(LazyFrame) -> LazyFrame,
+) -> Result<DataFrame, String> {
+    if df.height() == 0 || !needs.iter().all(|c| df.column(c).is_ok()) {
+        return Ok(DataFrame::empty());
+    }
+    q(df.clone().lazy())
+        .collect()
+        .map_err(|e| format!("report: {e}"))
 }
 
 /// Every query of the report, as (title, rows).
@@ -49,17 +60,13 @@ fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
     let captures = load("captures")?;
     let findings = load("findings")?;
     let flows = load("flows")?;
-    let err = |e: PolarsError| format!("report: {e}");
     let mut out = Vec::new();
 
-    let per_capture = if has(
+    let per_capture = query(
         &captures,
         &["capture", "status", "verdict", "findings", "packets"],
-    ) {
-        captures
-            .clone()
-            .lazy()
-            .select([
+        |lf| {
+            lf.select([
                 col("capture"),
                 col("status"),
                 col("verdict"),
@@ -68,44 +75,36 @@ fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
                 col("error"),
             ])
             .sort(["capture"], Default::default())
-            .collect()
-            .map_err(err)?
-    } else {
-        DataFrame::empty()
-    };
+        },
+    )?;
     out.push(("Verdict per capture", rows(&per_capture)));
 
-    let grouped = if has(&findings, &["kind", "key", "capture", "severity", "title"]) {
-        findings
-            .clone()
-            .lazy()
-            // Rows arrive in worker completion order; sort so the example
-            // title does not depend on it (or on how shards were merged).
-            .sort(["capture", "title"], Default::default())
-            .group_by([col("kind"), col("key")])
-            .agg([
-                col("capture").n_unique().alias("captures"),
-                len().alias("findings"),
-                col("severity").first().alias("severity"),
-                col("title").first().alias("example"),
-            ])
-            .sort_by_exprs(
-                [col("captures"), col("findings"), col("kind"), col("key")],
-                SortMultipleOptions::default()
-                    .with_order_descending_multi([true, true, false, false]),
-            )
-            .collect()
-            .map_err(err)?
-    } else {
-        DataFrame::empty()
-    };
+    let grouped = query(
+        &findings,
+        &["kind", "key", "capture", "severity", "title"],
+        |lf| {
+            lf
+                // Rows arrive in worker completion order; sort so the example
+                // title does not depend on it (or on how shards were merged).
+                .sort(["capture", "title"], Default::default())
+                .group_by([col("kind"), col("key")])
+                .agg([
+                    col("capture").n_unique().alias("captures"),
+                    len().alias("findings"),
+                    col("severity").first().alias("severity"),
+                    col("title").first().alias("example"),
+                ])
+                .sort_by_exprs(
+                    [col("captures"), col("findings"), col("kind"), col("key")],
+                    SortMultipleOptions::default()
+                        .with_order_descending_multi([true, true, false, false]),
+                )
+        },
+    )?;
     out.push(("Findings across captures", rows(&grouped)));
 
-    let syn = if has(&flows, &["state", "dst_ip", "dst_port", "capture"]) {
-        flows
-            .clone()
-            .lazy()
-            .filter(col("state").eq(lit("syn_unanswered")))
+    let syn = query(&flows, &["state", "dst_ip", "dst_port", "capture"], |lf| {
+        lf.filter(col("state").eq(lit("syn_unanswered")))
             .group_by([col("dst_ip"), col("dst_port")])
             .agg([
                 len().alias("connections"),
@@ -116,58 +115,45 @@ fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
                 SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
             )
             .limit(10)
-            .collect()
-            .map_err(err)?
-    } else {
-        DataFrame::empty()
-    };
+    })?;
     out.push(("Servers with most unanswered SYNs", rows(&syn)));
 
-    let top = if has(&flows, &["retransmissions", "capture", "src_ip", "dst_ip"]) {
-        flows
-            .clone()
-            .lazy()
-            .filter(col("retransmissions").gt(lit(0)))
-            .select([
-                col("capture"),
-                col("flow_id"),
-                col("tunnel"),
-                col("src_ip"),
-                col("src_port"),
-                col("dst_ip"),
-                col("dst_port"),
-                col("retransmissions"),
-                col("state"),
-            ])
-            .sort_by_exprs(
-                [col("retransmissions"), col("capture"), col("flow_id")],
-                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
-            )
-            .limit(10)
-            .collect()
-            .map_err(err)?
-    } else {
-        DataFrame::empty()
-    };
+    let top = query(
+        &flows,
+        &["retransmissions", "capture", "src_ip", "dst_ip"],
+        |lf| {
+            lf.filter(col("retransmissions").gt(lit(0)))
+                .select([
+                    col("capture"),
+                    col("flow_id"),
+                    col("tunnel"),
+                    col("src_ip"),
+                    col("src_port"),
+                    col("dst_ip"),
+                    col("dst_port"),
+                    col("retransmissions"),
+                    col("state"),
+                ])
+                .sort_by_exprs(
+                    [col("retransmissions"), col("capture"), col("flow_id")],
+                    SortMultipleOptions::default()
+                        .with_order_descending_multi([true, false, false]),
+                )
+                .limit(10)
+        },
+    )?;
     out.push(("Top flows by retransmissions", rows(&top)));
 
-    let blackholes = if has(&findings, &["kind", "key", "capture"]) {
-        findings
-            .clone()
-            .lazy()
-            .filter(
-                col("kind")
-                    .eq(lit("mtu.blackhole"))
-                    .or(col("kind").eq(lit("mtu.overlay_mismatch"))),
-            )
-            .group_by([col("kind"), col("key")])
-            .agg([col("capture").n_unique().alias("captures")])
-            .sort(["key"], Default::default())
-            .collect()
-            .map_err(err)?
-    } else {
-        DataFrame::empty()
-    };
+    let blackholes = query(&findings, &["kind", "key", "capture"], |lf| {
+        lf.filter(
+            col("kind")
+                .eq(lit("mtu.blackhole"))
+                .or(col("kind").eq(lit("mtu.overlay_mismatch"))),
+        )
+        .group_by([col("kind"), col("key")])
+        .agg([col("capture").n_unique().alias("captures")])
+        .sort(["key"], Default::default())
+    })?;
     out.push((
         "Node pairs and overlays with MTU problems",
         rows(&blackholes),
