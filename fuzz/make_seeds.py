@@ -4,7 +4,10 @@
 
     python3 fuzz/make_seeds.py
 """
-import hashlib, os, subprocess, sys
+import hashlib
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +46,9 @@ def main():
             n["capture"] += 1
             n["scrub"] += 1
         # Packets with their link type, for the decoder.
-        raw = subprocess.run(["tshark", "-n", "-r", str(f), "-c", "300", "-T", "ek", "-x"],
-                             capture_output=True, text=True, timeout=120).stdout
-        link = None
-        for line in raw.splitlines():
-            if '"frame_raw"' not in line and '"frame_raw":' not in line:
+        for line in tshark(f, "-c", "300", "-T", "ek", "-x"):
+            if '"frame_raw"' not in line:
                 continue
-            import json
             try:
                 o = json.loads(line)
             except ValueError:
@@ -66,7 +65,7 @@ def main():
                 enc = int(enc)
             except (TypeError, ValueError):
                 enc = 1
-            # wiretap encapsulation -> our link index: Ethernet 1, SLL 25, SLL2 210, raw IP 7/129/130
+            # wiretap encapsulation -> index into LINKS of fuzz_targets/decode.rs
             idx = {1: 0, 7: 1, 25: 2, 210: 3, 15: 4, 129: 6, 130: 7, 141: 8}.get(enc, 0)
             put("decode", bytes([idx]) + pkt)
             n["decode"] += 1
@@ -78,7 +77,6 @@ def main():
         if "tls" in f.name or "https" in f.name:
             segs = tshark(f, "-Y", "tcp.len > 0", "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.payload", "-c", "60")
             if segs:
-                client_port = None
                 out = bytearray([0])
                 for line in segs:
                     parts = line.split("\t")
