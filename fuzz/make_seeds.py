@@ -12,7 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "fuzz" / "corpus"
-LINKS = [1, 101, 113, 276, 0, 108, 228, 229, 239, 9, 12, 14]
 MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d", b"\x0a\x0d\x0d\x0a")
 
 
@@ -65,7 +64,8 @@ def main():
                 enc = int(enc)
             except (TypeError, ValueError):
                 enc = 1
-            # wiretap encapsulation -> index into LINKS of fuzz_targets/decode.rs
+            # wiretap encapsulation -> index into LINKS of fuzz_targets/decode.rs (Ethernet,
+            # raw IP, SLL, SLL2, NULL, LOOP, IPv4, IPv6, NFLOG)
             idx = {1: 0, 7: 1, 25: 2, 210: 3, 15: 4, 129: 6, 130: 7, 141: 8}.get(enc, 0)
             put("decode", bytes([idx]) + pkt)
             n["decode"] += 1

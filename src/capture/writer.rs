@@ -28,7 +28,6 @@ pub struct CaptureWriter<W: Write> {
     pcap_link: Option<LinkType>,
     section_comments: Vec<String>,
     header_done: bool,
-    pub bytes_written: u64,
 }
 
 fn pad4(n: usize) -> usize {
@@ -46,13 +45,7 @@ impl<W: Write> CaptureWriter<W> {
             pcap_link: None,
             section_comments,
             header_done: false,
-            bytes_written: 0,
         }
-    }
-
-    fn put(&mut self, b: &[u8]) -> io::Result<()> {
-        self.bytes_written += b.len() as u64;
-        self.out.write_all(b)
     }
 
     fn option(buf: &mut Vec<u8>, code: u16, value: &[u8]) {
@@ -62,14 +55,16 @@ impl<W: Write> CaptureWriter<W> {
         buf.resize(buf.len() + pad4(value.len()) - value.len(), 0);
     }
 
-    fn block(&mut self, ty: u32, body: &[u8]) -> io::Result<()> {
-        let len = (12 + body.len()) as u32;
-        let mut b = Vec::with_capacity(len as usize);
-        b.extend_from_slice(&ty.to_le_bytes());
-        b.extend_from_slice(&len.to_le_bytes());
-        b.extend_from_slice(body);
-        b.extend_from_slice(&len.to_le_bytes());
-        self.put(&b)
+    /// A pcapng block made of `parts` (already padded to 4 bytes), written
+    /// straight to the output: no buffer per packet.
+    fn block(&mut self, ty: u32, parts: &[&[u8]]) -> io::Result<()> {
+        let len = (12 + parts.iter().map(|p| p.len()).sum::<usize>()) as u32;
+        self.out.write_all(&ty.to_le_bytes())?;
+        self.out.write_all(&len.to_le_bytes())?;
+        for p in parts {
+            self.out.write_all(p)?;
+        }
+        self.out.write_all(&len.to_le_bytes())
     }
 
     fn header(&mut self, link: LinkType) -> io::Result<()> {
@@ -95,7 +90,7 @@ impl<W: Write> CaptureWriter<W> {
                     format!("capsift {}", env!("CARGO_PKG_VERSION")).as_bytes(),
                 );
                 Self::option(&mut body, 0, &[]);
-                self.block(0x0a0d_0d0a, &body)
+                self.block(0x0a0d_0d0a, &[&body])
             }
             OutputFormat::Pcap => {
                 self.pcap_link = Some(link);
@@ -107,7 +102,7 @@ impl<W: Write> CaptureWriter<W> {
                 h.extend_from_slice(&0u32.to_le_bytes());
                 h.extend_from_slice(&262_144u32.to_le_bytes());
                 h.extend_from_slice(&link.0.to_le_bytes());
-                self.put(&h)
+                self.out.write_all(&h)
             }
         }
     }
@@ -125,7 +120,7 @@ impl<W: Write> CaptureWriter<W> {
         }
         Self::option(&mut body, 9, &[9]); // if_tsresol: nanoseconds
         Self::option(&mut body, 0, &[]);
-        self.block(1, &body)
+        self.block(1, &[&body])
     }
 
     /// The output interface for input interface `id`: numbers are kept
@@ -180,15 +175,14 @@ impl<W: Write> CaptureWriter<W> {
         match self.format {
             OutputFormat::Pcapng => {
                 let id = self.interface(input_if, link, describe)?;
-                let mut body = Vec::with_capacity(20 + pad4(data.len()));
-                body.extend_from_slice(&id.to_le_bytes());
-                body.extend_from_slice(&((ns >> 32) as u32).to_le_bytes());
-                body.extend_from_slice(&(ns as u32).to_le_bytes());
-                body.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                body.extend_from_slice(&orig_len.to_le_bytes());
-                body.extend_from_slice(data);
-                body.resize(20 + pad4(data.len()), 0);
-                self.block(6, &body)
+                let mut head = [0u8; 20];
+                head[..4].copy_from_slice(&id.to_le_bytes());
+                head[4..8].copy_from_slice(&((ns >> 32) as u32).to_le_bytes());
+                head[8..12].copy_from_slice(&(ns as u32).to_le_bytes());
+                head[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
+                head[16..].copy_from_slice(&orig_len.to_le_bytes());
+                let pad = [0u8; 3];
+                self.block(6, &[&head, data, &pad[..pad4(data.len()) - data.len()]])
             }
             OutputFormat::Pcap => {
                 if self.pcap_link != Some(link) {
@@ -201,13 +195,13 @@ impl<W: Write> CaptureWriter<W> {
                         ),
                     ));
                 }
-                let mut h = Vec::with_capacity(16 + data.len());
-                h.extend_from_slice(&((ns / 1_000_000_000) as u32).to_le_bytes());
-                h.extend_from_slice(&((ns % 1_000_000_000) as u32).to_le_bytes());
-                h.extend_from_slice(&(data.len() as u32).to_le_bytes());
-                h.extend_from_slice(&orig_len.to_le_bytes());
-                h.extend_from_slice(data);
-                self.put(&h)
+                let mut head = [0u8; 16];
+                head[..4].copy_from_slice(&((ns / 1_000_000_000) as u32).to_le_bytes());
+                head[4..8].copy_from_slice(&((ns % 1_000_000_000) as u32).to_le_bytes());
+                head[8..12].copy_from_slice(&(data.len() as u32).to_le_bytes());
+                head[12..].copy_from_slice(&orig_len.to_le_bytes());
+                self.out.write_all(&head)?;
+                self.out.write_all(data)
             }
         }
     }
