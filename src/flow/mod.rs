@@ -395,21 +395,13 @@ impl FlowTable {
         let f = self.slots.get(s)?.as_deref()?;
         let plain = |c: &TunnelContext| c.iter().all(|h| h.kind == HopKind::Vlan);
         if plain(ctx) || plain(&f.tunnel) {
-            let f = self.slots[s].as_deref_mut()?;
             if f.keys.len() < 7 {
+                let new_view = *ctx != *f.tunnel && !f.also_seen_in.iter().any(|c| **c == *ctx);
+                let arc = new_view.then(|| self.context_arc(ctx_id, ctx));
+                let f = self.slots[s].as_deref_mut()?;
                 f.keys.push((ctx_id, *tuple));
-                let seen = f.also_seen_in.iter().any(|c| **c == *ctx);
-                let arc = (!seen && *ctx != *f.tunnel).then(|| {
-                    let f_ctx = ctx.clone();
-                    (ctx_id, f_ctx)
-                });
+                f.also_seen_in.extend(arc);
                 self.by_key.insert((ctx_id, *tuple), s);
-                if let Some((id, c)) = arc {
-                    let a = self.context_arc(id, &c);
-                    if let Some(f) = self.slots[s].as_deref_mut() {
-                        f.also_seen_in.push(a);
-                    }
-                }
             }
             return Some(s);
         }
