@@ -20,9 +20,12 @@ use crate::analyze::{self, AnalyzeOptions, Sinks};
 use crate::detect::{Finding, Severity};
 use crate::report::dns_table::DnsRow;
 use crate::report::flows_table::{FlowRow, TableFormat};
+use crate::report::frame_builder::FrameBuilder;
 use crate::report::tls_table::TlsRow;
+use polars::prelude::DataFrame;
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::VecDeque;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -154,49 +157,60 @@ impl FindingRow {
     }
 }
 
+/// One table's rows from one capture, in the form the writer takes them.
+pub enum TableRows {
+    /// CSV and NDJSON: rows as JSON values, written one by one.
+    Json(Vec<Value>),
+    /// Parquet: typed columns, built by the worker as rows come ...
+    Columns(FrameBuilder),
+    /// ... and the frame they become, still in the worker, so the one
+    /// writer thread only appends row groups.
+    Frame(DataFrame),
+    /// A row could not be added (a bug, not bad input): the batch stops.
+    Failed(String),
+}
+
+impl TableRows {
+    fn new(format: TableFormat) -> TableRows {
+        match format {
+            TableFormat::Parquet => TableRows::Columns(FrameBuilder::new()),
+            _ => TableRows::Json(Vec::new()),
+        }
+    }
+
+    fn push<T: Serialize>(&mut self, row: &T) {
+        let failed = match self {
+            TableRows::Json(rows) => match serde_json::to_value(row) {
+                Ok(v) => {
+                    rows.push(v);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            },
+            TableRows::Columns(b) => b.push(row).err().map(|e| e.to_string()),
+            TableRows::Frame(_) | TableRows::Failed(_) => None,
+        };
+        if let Some(e) = failed {
+            *self = TableRows::Failed(format!("building a table row: {e}"));
+        }
+    }
+
+    /// Columns become a frame (in the worker, in parallel with the others).
+    fn into_frame(self) -> TableRows {
+        match self {
+            TableRows::Columns(b) => b
+                .finish()
+                .map_or_else(|e| TableRows::Failed(e.to_string()), TableRows::Frame),
+            other => other,
+        }
+    }
+}
+
 /// Everything one capture produced.
 pub struct CaptureResult {
     pub capture: CaptureRow,
-    pub findings: Vec<Value>,
-    pub flows: Vec<Value>,
-    pub dns: Vec<Value>,
-    pub tls: Vec<Value>,
-    /// For Parquet: findings, flows, dns and tls already built into frames
-    /// by the worker (the rows above are then empty), so that the one
-    /// writer thread only appends row groups.
-    pub frames: Option<[polars::prelude::DataFrame; 4]>,
-}
-
-impl CaptureResult {
-    /// Turn the rows into frames (in the worker, in parallel with others).
-    fn build_frames(&mut self) {
-        use crate::report::parquet::rows_to_frame;
-        let parts = [
-            &mut self.findings,
-            &mut self.flows,
-            &mut self.dns,
-            &mut self.tls,
-        ];
-        let mut frames = Vec::with_capacity(4);
-        for rows in parts {
-            match rows_to_frame(rows) {
-                Ok(df) => {
-                    frames.push(df);
-                }
-                // Leave the rows to the writer, which reports the error.
-                Err(_) => return,
-            }
-        }
-        for rows in [
-            &mut self.findings,
-            &mut self.flows,
-            &mut self.dns,
-            &mut self.tls,
-        ] {
-            rows.clear();
-        }
-        self.frames = frames.try_into().ok();
-    }
+    /// The rows of `findings`, `flows`, `dns` and `tls`, in that order.
+    pub tables: [TableRows; 4],
 }
 
 /// SHA-256 of what is read through it.
@@ -215,20 +229,21 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn row_value<T: Serialize>(r: &T) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
-}
-
 /// Analyse one capture for the batch: never fails, a bad file is a row.
-pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -> CaptureResult {
+pub fn analyze_one(
+    path: &Path,
+    opts: &AnalyzeOptions,
+    format: TableFormat,
+    bytes_done: &AtomicU64,
+) -> CaptureResult {
     let name = path.display().to_string();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let ctx = Arc::new(Mutex::new(ring::digest::Context::new(
         &ring::digest::SHA256,
     )));
-    let mut flows = Vec::new();
-    let mut dns = Vec::new();
-    let mut tls = Vec::new();
+    let mut flows = TableRows::new(format);
+    let mut dns = TableRows::new(format);
+    let mut tls = TableRows::new(format);
     let opened = std::fs::File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| {
@@ -239,10 +254,9 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
             crate::capture::CaptureReader::from_reader(Box::new(reader)).map_err(|e| e.to_string())
         });
     let result = opened.map(|reader| {
-        let mut flow_rows = |f: &crate::flow::Flow| flows.push(row_value(&FlowRow::of(&name, f)));
-        let mut dns_rows = |q: &crate::dns::DnsQuery| dns.push(row_value(&DnsRow::of(&name, q)));
-        let mut tls_rows =
-            |h: &crate::tls::TlsHandshake| tls.push(row_value(&TlsRow::of(&name, h)));
+        let mut flow_rows = |f: &crate::flow::Flow| flows.push(&FlowRow::of(&name, f));
+        let mut dns_rows = |q: &crate::dns::DnsQuery| dns.push(&DnsRow::of(&name, q));
+        let mut tls_rows = |h: &crate::tls::TlsHandshake| tls.push(&TlsRow::of(&name, h));
         let mut sinks = Sinks {
             flows: Some(&mut flow_rows),
             dns: Some(&mut dns_rows),
@@ -264,6 +278,10 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
         .unwrap_or_default();
     match result {
         Ok((s, findings)) => {
+            let mut finding_rows = TableRows::new(format);
+            for f in &findings {
+                finding_rows.push(&FindingRow::of(&name, f));
+            }
             let worst = findings.iter().map(|f| f.severity).max();
             let status = if !s.complete {
                 "damaged"
@@ -301,14 +319,7 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
                         .collect::<Vec<_>>()
                         .join(" "),
                 },
-                findings: findings
-                    .iter()
-                    .map(|f| row_value(&FindingRow::of(&name, f)))
-                    .collect(),
-                flows,
-                dns,
-                tls,
-                frames: None,
+                tables: [finding_rows, flows, dns, tls],
             }
         }
         Err(e) => CaptureResult {
@@ -329,11 +340,12 @@ pub fn analyze_one(path: &Path, opts: &AnalyzeOptions, bytes_done: &AtomicU64) -
                 error: Some(e),
                 warnings: String::new(),
             },
-            findings: Vec::new(),
-            flows: Vec::new(),
-            dns: Vec::new(),
-            tls: Vec::new(),
-            frames: None,
+            tables: [
+                TableRows::new(format),
+                TableRows::new(format),
+                TableRows::new(format),
+                TableRows::new(format),
+            ],
         },
     }
 }
@@ -355,18 +367,27 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
     }
     std::fs::create_dir_all(&opts.out).map_err(|e| format!("{}: {e}", opts.out.display()))?;
     let mut writers = tables::TableSet::create(&opts.out, opts.format)?;
-    let total_bytes: u64 = files
+    // Largest first: a big capture started last would leave the other
+    // workers idle while it runs (longest-processing-time-first keeps the
+    // finish within one small file of optimal).
+    let mut by_size: Vec<(u64, PathBuf)> = files
         .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
+        .map(|p| {
+            (
+                std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                p.clone(),
+            )
+        })
+        .collect();
+    by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let total_bytes: u64 = by_size.iter().map(|(n, _)| n).sum();
     let bar = progress::BatchProgress::new(opts.quiet, files.len() as u64, total_bytes, opts.jobs);
-    let queue = Mutex::new(files.clone().into_iter().enumerate().collect::<Vec<_>>());
+    let queue = Mutex::new(by_size.into_iter().map(|(_, p)| p).collect::<VecDeque<_>>());
     let bytes_done = AtomicU64::new(0);
     let (tx, rx) = mpsc::sync_channel::<CaptureResult>(opts.jobs.max(1));
     let mut failed = 0;
     let mut write_error = None;
-    let parquet = opts.format == TableFormat::Parquet;
+    let format = opts.format;
     let mut analyze_opts = opts.analyze.clone();
     analyze_opts.progress = false;
     std::thread::scope(|s| {
@@ -374,19 +395,11 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
             let tx = tx.clone();
             let (queue, bytes_done, bar, analyze_opts) = (&queue, &bytes_done, &bar, &analyze_opts);
             s.spawn(move || loop {
-                let next = queue.lock().ok().and_then(|mut q| {
-                    if q.is_empty() {
-                        None
-                    } else {
-                        Some(q.remove(0))
-                    }
-                });
-                let Some((_, path)) = next else { break };
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(path) = next else { break };
                 bar.start(worker, &path);
-                let mut r = analyze_one(&path, analyze_opts, bytes_done);
-                if parquet {
-                    r.build_frames();
-                }
+                let mut r = analyze_one(&path, analyze_opts, format, bytes_done);
+                r.tables = r.tables.map(TableRows::into_frame);
                 if tx.send(r).is_err() {
                     break;
                 }

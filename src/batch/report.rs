@@ -2,7 +2,7 @@
 //! polars from the batch's tables, so a merged set of shards gets the same
 //! report as one run.
 
-use super::tables::{read, TABLES};
+use super::tables::{read_columns, TABLES};
 use crate::report::flows_table::TableFormat;
 use polars::prelude::*;
 use serde_json::{json, Value};
@@ -56,10 +56,30 @@ fn query(
 
 /// Every query of the report, as (title, rows).
 fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
-    let load = |t: &str| read(dir, t).map(|d| d.unwrap_or_default());
-    let captures = load("captures")?;
-    let findings = load("findings")?;
-    let flows = load("flows")?;
+    let load = |t: &str, columns: &[&str]| {
+        read_columns(dir, t, Some(columns)).map(|d| d.unwrap_or_default())
+    };
+    let captures = load(
+        "captures",
+        &[
+            "capture", "status", "verdict", "findings", "packets", "error",
+        ],
+    )?;
+    let findings = load("findings", &["kind", "key", "capture", "severity", "title"])?;
+    let flows = load(
+        "flows",
+        &[
+            "capture",
+            "flow_id",
+            "tunnel",
+            "src_ip",
+            "src_port",
+            "dst_ip",
+            "dst_port",
+            "retransmissions",
+            "state",
+        ],
+    )?;
     let mut out = Vec::new();
 
     let per_capture = query(

@@ -1,7 +1,7 @@
 //! The batch's tables: `captures`, `findings`, `flows`, `dns`, `tls`, each
 //! written to a temporary name and renamed when the batch is complete.
 
-use super::CaptureResult;
+use super::{CaptureResult, TableRows};
 use crate::report::flows_table::{TableFormat, TableSink};
 use polars::prelude::*;
 use std::fs::File;
@@ -61,30 +61,49 @@ impl TableSet {
             return Err("table set".into());
         };
         c.1.write(&r.capture).map_err(err)?;
-        if let Some(frames) = r.frames {
-            for (sink, df) in [&mut *fi, &mut *fl, &mut *d, &mut *t]
-                .into_iter()
-                .zip(frames)
-            {
-                sink.1.write_frame(df).map_err(err)?;
-            }
-        }
-        for (sink, rows) in [(fi, r.findings), (fl, r.flows), (d, r.dns), (t, r.tls)] {
-            for v in rows {
-                sink.1.write_value(v).map_err(err)?;
+        for (sink, rows) in [fi, fl, d, t].into_iter().zip(r.tables) {
+            match rows {
+                TableRows::Json(rows) => {
+                    for v in rows {
+                        sink.1.write_value(v).map_err(err)?;
+                    }
+                }
+                TableRows::Columns(b) => {
+                    let df = b.finish().map_err(|e| format!("writing tables: {e}"))?;
+                    sink.1.write_frame(df).map_err(err)?;
+                }
+                TableRows::Frame(df) => sink.1.write_frame(df).map_err(err)?,
+                TableRows::Failed(e) => return Err(e),
             }
         }
         Ok(())
     }
 
-    /// Finish every table, then rename them all into place.
+    /// Finish every table, then rename them all into place. The tables are
+    /// finished side by side (each encodes its last row group and footer):
+    /// this runs after the last worker, on an otherwise idle machine.
     pub fn commit(self) -> Result<(), String> {
-        let mut done = Vec::new();
-        for (dest, sink) in self.sinks {
-            sink.finish()
-                .map_err(|e| format!("{}: {e}", dest.display()))?;
-            done.push(dest);
-        }
+        let done: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .sinks
+                .into_iter()
+                .map(|(dest, sink)| {
+                    s.spawn(move || {
+                        sink.finish()
+                            .map(|()| dest.clone())
+                            .map_err(|e| format!("{}: {e}", dest.display()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("finishing a table: thread failed".to_string()))
+                })
+                .collect()
+        });
+        let done = done.into_iter().collect::<Result<Vec<_>, _>>()?;
         for dest in done {
             let tmp = tmp_of(&dest);
             std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
@@ -95,6 +114,18 @@ impl TableSet {
 
 /// Read a table written by a batch, whatever its format.
 pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
+    read_columns(dir, table, None)
+}
+
+/// Read only `columns` of a table (those it has). Parquet reads just those
+/// column chunks: the report needs 10 of the flows table's columns, and
+/// reading the rest was most of the time the report took at the end of a
+/// batch, when no worker is left to run beside it.
+pub fn read_columns(
+    dir: &Path,
+    table: &str,
+    columns: Option<&[&str]>,
+) -> Result<Option<DataFrame>, String> {
     for f in [TableFormat::Parquet, TableFormat::Ndjson, TableFormat::Csv] {
         let p = path_of(dir, table, f);
         if !p.exists() {
@@ -106,7 +137,19 @@ pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
             return Ok(Some(DataFrame::empty()));
         }
         let df = match f {
-            TableFormat::Parquet => ParquetReader::new(file).finish().map_err(err)?,
+            TableFormat::Parquet => {
+                let mut reader = ParquetReader::new(file);
+                if let Some(wanted) = columns {
+                    let schema = reader.schema().map_err(err)?;
+                    let present = wanted
+                        .iter()
+                        .filter(|c| schema.contains(c))
+                        .map(|c| c.to_string())
+                        .collect();
+                    reader = reader.with_columns(Some(present));
+                }
+                return reader.finish().map(Some).map_err(err);
+            }
             TableFormat::Ndjson => JsonReader::new(file)
                 .with_json_format(JsonFormat::JsonLines)
                 .finish()
@@ -117,7 +160,17 @@ pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
                 .finish()
                 .map_err(err)?,
         };
-        return Ok(Some(df));
+        return Ok(Some(match columns {
+            Some(wanted) => {
+                let present: Vec<&str> = wanted
+                    .iter()
+                    .copied()
+                    .filter(|c| df.column(c).is_ok())
+                    .collect();
+                df.select(present).map_err(err)?
+            }
+            None => df,
+        }));
     }
     Ok(None)
 }
@@ -129,7 +182,9 @@ pub fn write_frame(df: &mut DataFrame, dest: &Path, f: TableFormat) -> Result<()
     let err = |e: PolarsError| format!("{}: {e}", dest.display());
     match f {
         TableFormat::Parquet => {
-            ParquetWriter::new(file).finish(df).map_err(err)?;
+            crate::report::parquet::parquet_writer(file)
+                .finish(df)
+                .map_err(err)?;
         }
         TableFormat::Csv => CsvWriter::new(file)
             .include_header(true)

@@ -127,9 +127,7 @@ impl<W: Write> TableSink<W> {
         match self {
             TableSink::Text(w) => w.write(row),
             #[cfg(feature = "tables")]
-            TableSink::Parquet(p) => p
-                .push(serde_json::to_value(row)?)
-                .map_err(|e| io::Error::other(e.to_string())),
+            TableSink::Parquet(p) => p.push(row).map_err(|e| io::Error::other(e.to_string())),
         }
     }
 
@@ -162,7 +160,7 @@ impl<W: Write> TableSink<W> {
         match self {
             TableSink::Text(w) => w.write(&row),
             #[cfg(feature = "tables")]
-            TableSink::Parquet(p) => p.push(row).map_err(|e| io::Error::other(e.to_string())),
+            TableSink::Parquet(p) => p.push(&row).map_err(|e| io::Error::other(e.to_string())),
         }
     }
 

@@ -3,6 +3,8 @@
 
 pub mod dns_table;
 pub mod flows_table;
+#[cfg(feature = "tables")]
+pub mod frame_builder;
 mod markdown;
 #[cfg(feature = "tables")]
 pub mod parquet;

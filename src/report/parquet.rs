@@ -1,142 +1,32 @@
-//! Parquet output for tables, with polars: rows (as JSON objects, the same
-//! rows the CSV and NDJSON writers emit) become typed columns and are
+//! Parquet output for tables, with polars: rows (the same structs the CSV
+//! and NDJSON writers emit) become typed columns ([`FrameBuilder`]) and are
 //! written in row groups as they come, so memory follows the batch size.
 
+use super::frame_builder::FrameBuilder;
 use polars::prelude::*;
 use std::io::Write;
 
 /// Rows buffered before a row group is written.
 pub const BATCH_ROWS: usize = 65_536;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Int,
-    Float,
-    Bool,
-    Str,
+/// The Parquet writer every capsift table uses. Snappy, not polars'
+/// default zstd: every Parquet reader has it (it is Spark's and DuckDB's
+/// default), and polars creates a zstd context for every page, which made
+/// compression most of the batch writer's time; the files are about a
+/// third larger (docs/PERFORMANCE.md, "Batch scaling").
+pub fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
+    ParquetWriter::new(out).with_compression(ParquetCompression::Snappy)
 }
 
-/// Columns that may be null in a whole batch (or a whole capture, as the
-/// batch's workers build one frame per capture) but are numbers when
-/// present: every `Option` of an integer in the row types. Typing them by
-/// name keeps each table's schema the same whatever capture comes first.
-const INT_COLUMNS: &[&str] = &[
-    "syn_mss_fwd",
-    "syn_mss_rev",
-    "answers",
-    "response_frame",
-    "flow_id",
-    "src_port",
-    "dst_port",
-];
-
-fn kind_of(name: &str, values: &[&serde_json::Value]) -> Kind {
-    if INT_COLUMNS.contains(&name) {
-        return Kind::Int;
-    }
-    if name.ends_with("_ms") || name.ends_with("_s") || name == "rate" {
-        return Kind::Float;
-    }
-    let mut kind = None;
-    for v in values {
-        let k = match v {
-            serde_json::Value::Null => continue,
-            serde_json::Value::Bool(_) => Kind::Bool,
-            serde_json::Value::Number(n) if n.is_f64() => Kind::Float,
-            serde_json::Value::Number(_) => Kind::Int,
-            _ => Kind::Str,
-        };
-        kind = Some(match (kind, k) {
-            (None, k) => k,
-            (Some(a), b) if a == b => a,
-            (Some(Kind::Int), Kind::Float) | (Some(Kind::Float), Kind::Int) => Kind::Float,
-            _ => Kind::Str,
-        });
-    }
-    kind.unwrap_or(Kind::Str)
-}
-
-fn column(name: &str, kind: Kind, values: &[&serde_json::Value]) -> Column {
-    let name = PlSmallStr::from(name);
-    match kind {
-        Kind::Int => Column::new(
-            name,
-            values
-                .iter()
-                .map(|v| v.as_i64())
-                .collect::<Vec<Option<i64>>>(),
-        ),
-        Kind::Float => Column::new(
-            name,
-            values
-                .iter()
-                .map(|v| v.as_f64())
-                .collect::<Vec<Option<f64>>>(),
-        ),
-        Kind::Bool => Column::new(
-            name,
-            values
-                .iter()
-                .map(|v| v.as_bool())
-                .collect::<Vec<Option<bool>>>(),
-        ),
-        Kind::Str => Column::new(
-            name,
-            values
-                .iter()
-                .map(|v| match v {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    other => Some(other.to_string()),
-                })
-                .collect::<Vec<Option<String>>>(),
-        ),
-    }
-}
-
-/// Rows as a DataFrame: the columns are the first row's keys, typed from
-/// these rows' values. Every frame of a file is then conformed to the
-/// first one's schema ([`ParquetTable::push_frame`]). The batch's workers
-/// call this themselves so that the column building runs in parallel.
-pub fn rows_to_frame(rows: &[serde_json::Value]) -> PolarsResult<DataFrame> {
-    let mut kinds: Vec<(String, Kind)> = match rows.first() {
-        Some(serde_json::Value::Object(first)) => {
-            first.keys().map(|k| (k.clone(), Kind::Str)).collect()
-        }
-        _ => Vec::new(),
-    };
-    // Transpose rows into columns in one pass. Rows come from one struct
-    // type, so their keys are in the columns' order: take values by
-    // position and fall back to a lookup by name only where a key differs
-    // (looking every cell up by name was most of the batch writer's time).
-    let null = serde_json::Value::Null;
-    let mut by_col: Vec<Vec<&serde_json::Value>> = kinds
-        .iter()
-        .map(|_| Vec::with_capacity(rows.len()))
-        .collect();
+/// Rows (structs, or JSON objects) as a DataFrame, through
+/// [`FrameBuilder`]. Every frame of a file is then conformed to the first
+/// one's schema ([`ParquetTable::push_frame`]).
+pub fn rows_to_frame<T: serde::Serialize>(rows: &[T]) -> PolarsResult<DataFrame> {
+    let mut b = FrameBuilder::new();
     for r in rows {
-        let obj = r.as_object();
-        let mut it = obj.map(|o| o.iter().peekable());
-        for (i, (name, _)) in kinds.iter().enumerate() {
-            // Advance only on a match: a key left out of this row (a skipped
-            // `None`) must not shift the ones after it.
-            let next = it.as_mut().and_then(|it| it.next_if(|(k, _)| *k == name));
-            let v = match next {
-                Some((_, v)) => v,
-                None => obj.and_then(|o| o.get(name)).unwrap_or(&null),
-            };
-            by_col[i].push(v);
-        }
+        b.push(r).map_err(|e| polars_err!(ComputeError: "{e}"))?;
     }
-    for ((name, kind), vals) in kinds.iter_mut().zip(&by_col) {
-        *kind = kind_of(name, vals);
-    }
-    let cols: Vec<Column> = kinds
-        .iter()
-        .zip(&by_col)
-        .map(|((name, kind), vals)| column(name, *kind, vals))
-        .collect();
-    DataFrame::new(rows.len(), cols)
+    b.finish()
 }
 
 /// `df` with the columns, order and types of `schema`: a column all null in
@@ -164,7 +54,7 @@ fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
 pub struct ParquetTable<W: Write> {
     out: Option<W>,
     writer: Option<polars::io::parquet::write::BatchedWriter<W>>,
-    rows: Vec<serde_json::Value>,
+    rows: FrameBuilder,
     /// Frames pushed whole (batch workers), waiting for a full row group.
     frames: Option<DataFrame>,
     schema: Option<Schema>,
@@ -177,7 +67,7 @@ impl<W: Write> ParquetTable<W> {
         ParquetTable {
             out: Some(out),
             writer: None,
-            rows: Vec::new(),
+            rows: FrameBuilder::new(),
             frames: None,
             schema: None,
             batch_rows: BATCH_ROWS,
@@ -193,8 +83,10 @@ impl<W: Write> ParquetTable<W> {
         self
     }
 
-    pub fn push(&mut self, row: serde_json::Value) -> PolarsResult<()> {
-        self.rows.push(row);
+    pub fn push<T: serde::Serialize + ?Sized>(&mut self, row: &T) -> PolarsResult<()> {
+        self.rows
+            .push(row)
+            .map_err(|e| polars_err!(ComputeError: "{e}"))?;
         if self.rows.len() >= self.batch_rows {
             self.flush()?;
         }
@@ -243,7 +135,7 @@ impl<W: Write> ParquetTable<W> {
                 .out
                 .take()
                 .ok_or_else(|| polars_err!(ComputeError: "parquet writer already used"))?;
-            self.writer = Some(ParquetWriter::new(out).batched(df.schema())?);
+            self.writer = Some(parquet_writer(out).batched(df.schema())?);
         }
         if let Some(w) = self.writer.as_mut() {
             w.write_batch(df)?;
@@ -257,8 +149,7 @@ impl<W: Write> ParquetTable<W> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let df = rows_to_frame(&self.rows)?;
-        self.rows.clear();
+        let df = std::mem::take(&mut self.rows).finish()?;
         self.push_frame(df)
     }
 
@@ -273,7 +164,7 @@ impl<W: Write> ParquetTable<W> {
             }
             (None, Some(out)) => {
                 let mut empty = DataFrame::empty();
-                ParquetWriter::new(out).finish(&mut empty)?;
+                parquet_writer(out).finish(&mut empty)?;
             }
             (None, None) => {}
         }
@@ -291,7 +182,7 @@ mod tests {
         let p = dir.path().join("t.parquet");
         let mut t = ParquetTable::new(std::fs::File::create(&p).unwrap());
         for i in 0..3 {
-            t.push(serde_json::json!({"capture": "a.pcap", "flow_id": i, "handshake_rtt_ms": null,
+            t.push(&serde_json::json!({"capture": "a.pcap", "flow_id": i, "handshake_rtt_ms": null,
                                       "syn_mss_fwd": null, "reused_ports": i == 1, "state": "closed"}))
                 .unwrap();
         }
