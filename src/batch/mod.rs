@@ -9,12 +9,15 @@
 //! so N pods of a Kubernetes Indexed Job can split the inputs; `merge`
 //! combines their output directories into what one run would have written.
 
+mod hashing;
 mod inputs;
 mod progress;
 pub mod report;
 pub mod tables;
 
 pub use inputs::{expand_inputs, shard_of};
+
+use hashing::{FileHash, HashPool, HashingReader};
 
 use crate::analyze::{self, AnalyzeOptions, Sinks};
 use crate::detect::{Finding, Severity};
@@ -26,7 +29,6 @@ use polars::prelude::DataFrame;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc, Mutex};
@@ -213,43 +215,26 @@ pub struct CaptureResult {
     pub tables: [TableRows; 4],
 }
 
-/// SHA-256 of what is read through it.
-struct Hashing<R> {
-    inner: R,
-    ctx: Arc<Mutex<ring::digest::Context>>,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Ok(mut c) = self.ctx.lock() {
-            c.update(&buf[..n]);
-        }
-        Ok(n)
-    }
-}
-
 /// Analyse one capture for the batch: never fails, a bad file is a row.
 pub fn analyze_one(
     path: &Path,
     opts: &AnalyzeOptions,
     format: TableFormat,
     bytes_done: &AtomicU64,
+    hash_pool: Option<&Arc<HashPool>>,
 ) -> CaptureResult {
     let name = path.display().to_string();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let ctx = Arc::new(Mutex::new(ring::digest::Context::new(
-        &ring::digest::SHA256,
-    )));
+    let hash = Arc::new(Mutex::new(Some(FileHash::new(hash_pool.cloned()))));
     let mut flows = TableRows::new(format);
     let mut dns = TableRows::new(format);
     let mut tls = TableRows::new(format);
     let opened = std::fs::File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| {
-            let reader = Hashing {
+            let reader = HashingReader {
                 inner: f,
-                ctx: ctx.clone(),
+                hash: hash.clone(),
             };
             crate::capture::CaptureReader::from_reader(Box::new(reader)).map_err(|e| e.to_string())
         });
@@ -265,16 +250,13 @@ pub fn analyze_one(
         let quiet = crate::analyze::progress::Progress::new(false, None, "");
         analyze::analyze_reader(reader, &name, 0, opts, &mut sinks, Some(bytes_done), &quiet)
     });
-    let sha256 = ctx
+    // The whole file, also where the analysis stopped early; empty when it
+    // cannot be read again (a pipe).
+    let sha256 = hash
         .lock()
-        .map(|c| {
-            c.clone()
-                .finish()
-                .as_ref()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
+        .ok()
+        .and_then(|mut h| h.take())
+        .and_then(|h| h.finish_file(path))
         .unwrap_or_default();
     match result {
         Ok((s, findings)) => {
@@ -390,19 +372,26 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
     let format = opts.format;
     let mut analyze_opts = opts.analyze.clone();
     analyze_opts.progress = false;
+    let hash_pool = Arc::new(HashPool::new(opts.jobs.max(1)));
     std::thread::scope(|s| {
         for worker in 0..opts.jobs.max(1) {
             let tx = tx.clone();
-            let (queue, bytes_done, bar, analyze_opts) = (&queue, &bytes_done, &bar, &analyze_opts);
-            s.spawn(move || loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some(path) = next else { break };
-                bar.start(worker, &path);
-                let mut r = analyze_one(&path, analyze_opts, format, bytes_done);
-                r.tables = r.tables.map(TableRows::into_frame);
-                if tx.send(r).is_err() {
-                    break;
+            let (queue, bytes_done, bar, analyze_opts, hash_pool) =
+                (&queue, &bytes_done, &bar, &analyze_opts, &hash_pool);
+            s.spawn(move || {
+                loop {
+                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                    let Some(path) = next else { break };
+                    bar.start(worker, &path);
+                    let mut r =
+                        analyze_one(&path, analyze_opts, format, bytes_done, Some(hash_pool));
+                    r.tables = r.tables.map(TableRows::into_frame);
+                    if tx.send(r).is_err() {
+                        break;
+                    }
                 }
+                // Nothing left to analyse: hash for the workers still reading.
+                hash_pool.help_until_done();
             });
         }
         drop(tx);
