@@ -125,7 +125,9 @@ impl<W: Write> ParquetTable<W> {
         let Some(mut df) = self.frames.take() else {
             return Ok(());
         };
-        df.align_chunks_par();
+        // One chunk, so one row group: polars writes a row group per chunk,
+        // and the frames of several small captures would each be their own.
+        df.rechunk_mut_par();
         self.write_group(&df)
     }
 
