@@ -19,14 +19,11 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
 
 /// Chunks smaller than this are hashed in place (lending costs a copy).
 const MIN_LEND_CHUNK: usize = 64 * 1024;
 /// Chunks in flight to a helper (each at most one read, ~1 MiB).
 const CHUNKS_IN_FLIGHT: usize = 4;
-/// How often an idle worker checks whether every capture has been read.
-const IDLE_POLL: Duration = Duration::from_millis(2);
 
 /// A hash handed over to a helper: the context so far, then the chunks.
 struct HashJob {
@@ -39,12 +36,14 @@ struct HashJob {
 
 /// Workers with nothing left to analyse, lending their core to hashing.
 pub struct HashPool {
+    workers: usize,
     /// Helpers waiting for a job and not yet claimed.
     idle: AtomicUsize,
     /// Workers still analysing a capture (they may still lend a hash).
     reading: AtomicUsize,
-    jobs_tx: mpsc::Sender<HashJob>,
-    jobs_rx: Mutex<mpsc::Receiver<HashJob>>,
+    /// A job, or `None`: every capture has been read, stop helping.
+    jobs_tx: mpsc::Sender<Option<HashJob>>,
+    jobs_rx: Mutex<mpsc::Receiver<Option<HashJob>>>,
 }
 
 impl HashPool {
@@ -52,6 +51,7 @@ impl HashPool {
     pub fn new(workers: usize) -> HashPool {
         let (jobs_tx, jobs_rx) = mpsc::channel();
         HashPool {
+            workers,
             idle: AtomicUsize::new(0),
             reading: AtomicUsize::new(workers),
             jobs_tx,
@@ -60,28 +60,27 @@ impl HashPool {
     }
 
     /// Called by a worker whose queue is empty: hash for the others until
-    /// no worker is reading any more.
+    /// no worker is reading any more. The last worker to stop reading tells
+    /// the others, who are all helping by then.
     pub fn help_until_done(&self) {
-        self.reading.fetch_sub(1, Ordering::SeqCst);
+        if self.reading.fetch_sub(1, Ordering::SeqCst) == 1 {
+            for _ in 1..self.workers {
+                let _ = self.jobs_tx.send(None);
+            }
+            return;
+        }
         self.idle.fetch_add(1, Ordering::SeqCst);
         loop {
             let job = match self.jobs_rx.lock() {
-                Ok(rx) => rx.recv_timeout(IDLE_POLL),
+                Ok(rx) => rx.recv(),
                 Err(_) => return,
             };
             match job {
-                Ok(job) => {
+                Ok(Some(job)) => {
                     run(job);
                     self.idle.fetch_add(1, Ordering::SeqCst);
                 }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // Nobody is reading: no job can come any more. (A reader
-                    // counts itself out only after its last hash is done.)
-                    if self.reading.load(Ordering::SeqCst) == 0 {
-                        return;
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Ok(None) | Err(_) => return,
             }
         }
     }
@@ -178,7 +177,7 @@ impl FileHash {
             recycle: recycle_tx,
             done: done_tx,
         };
-        match pool.jobs_tx.send(job) {
+        match pool.jobs_tx.send(Some(job)) {
             Ok(()) => {
                 self.state = State::Lent {
                     chunks: chunks_tx,
@@ -188,7 +187,9 @@ impl FileHash {
             }
             // Not reachable while the pool lives; keep hashing here.
             Err(mpsc::SendError(job)) => {
-                self.state = State::Inline(job.ctx);
+                if let Some(job) = job {
+                    self.state = State::Inline(job.ctx);
+                }
                 pool.unclaim();
             }
         }
