@@ -284,6 +284,53 @@ struct MapRow<'a> {
     key: Option<String>,
 }
 
+/// The compound forms neither a row nor a cell can be: sequences, tuples,
+/// enum variants with data. They return `$err`.
+macro_rules! refuse_compound {
+    ($err:expr) => {
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<(), RowError> {
+            Err($err)
+        }
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, RowError> {
+            Err($err)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, RowError> {
+            Err($err)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, RowError> {
+            Err($err)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, RowError> {
+            Err($err)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, RowError> {
+            Err($err)
+        }
+    };
+}
+
 macro_rules! not_a_row {
     ($($f:ident: $t:ty),*) => {
         $(fn $f(self, _v: $t) -> Result<(), RowError> { Err(RowError::NotARow) })*
@@ -330,37 +377,7 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     ) -> Result<(), RowError> {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RowError> {
-        Err(RowError::NotARow)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, RowError> {
-        Err(RowError::NotARow)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, RowError> {
-        Err(RowError::NotARow)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, RowError> {
-        Err(RowError::NotARow)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, RowError> {
-        Err(RowError::NotARow)
-    }
+    refuse_compound!(RowError::NotARow);
     fn serialize_map(self, _: Option<usize>) -> Result<MapRow<'a>, RowError> {
         Ok(MapRow {
             b: self.b,
@@ -369,15 +386,6 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, RowError> {
         Ok(self)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, RowError> {
-        Err(RowError::NotARow)
     }
 }
 
@@ -435,12 +443,6 @@ macro_rules! cell_int {
             self.col.push(Cell::Int(i64::from(v)));
             Ok(())
         })*
-    };
-}
-
-macro_rules! nested {
-    ($($f:ident -> $r:ty: ($($a:ty),*)),*) => {
-        $(fn $f(self, $(_: $a),*) -> Result<$r, RowError> { Err(RowError::Nested) })*
     };
 }
 
@@ -520,24 +522,17 @@ impl ser::Serializer for CellSerializer<'_> {
     fn serialize_bytes(self, _: &[u8]) -> Result<(), RowError> {
         Err(RowError::Nested)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), RowError> {
+    refuse_compound!(RowError::Nested);
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, RowError> {
         Err(RowError::Nested)
     }
-    nested!(
-        serialize_seq -> Self::SerializeSeq: (Option<usize>),
-        serialize_tuple -> Self::SerializeTuple: (usize),
-        serialize_tuple_struct -> Self::SerializeTupleStruct: (&'static str, usize),
-        serialize_tuple_variant -> Self::SerializeTupleVariant: (&'static str, u32, &'static str, usize),
-        serialize_map -> Self::SerializeMap: (Option<usize>),
-        serialize_struct -> Self::SerializeStruct: (&'static str, usize),
-        serialize_struct_variant -> Self::SerializeStructVariant: (&'static str, u32, &'static str, usize)
-    );
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, RowError> {
+        Err(RowError::Nested)
+    }
 }
 
 #[cfg(test)]
