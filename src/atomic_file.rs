@@ -114,6 +114,6 @@ mod tests {
         drop(g);
         assert_eq!(fs::read(&p).unwrap(), b"hello");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
-        assert!(check_not_input(&p, &[p.clone()]).is_err());
+        assert!(check_not_input(&p, std::slice::from_ref(&p)).is_err());
     }
 }

@@ -191,7 +191,6 @@ pub fn table(
             TableKind::Tls => sinks.tls = Some(&mut tls_rows),
         }
         let r = crate::analyze::analyze_input(p, i, opts, &mut sinks);
-        drop(sinks);
         for row in end_rows.iter().chain(&tls_end_rows) {
             if write_error.is_none() {
                 if let Err(e) = writer.write(row) {

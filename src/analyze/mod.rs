@@ -275,7 +275,7 @@ pub fn analyze_reader(
             None,
         );
     }
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let fi = info.finish(name, &reader);
     let summary = InputSummary::from_info(fi, flows.stats.flows_created, flows.copies.copies);
     (summary, findings)

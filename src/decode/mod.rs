@@ -846,8 +846,10 @@ mod tests {
                 ..
             }
         ));
-        let mut cfg = DecodeConfig::default();
-        cfg.heuristics = false;
+        let mut cfg = DecodeConfig {
+            heuristics: false,
+            ..Default::default()
+        };
         let d = decode(&cfg, LinkType::ETHERNET, &f);
         assert_eq!(names(&d), ["eth", "ipv4", "udp"]);
         cfg.add_vxlan_port(9999);

@@ -13,11 +13,20 @@ use std::net::Ipv4Addr;
 
 const MAX_IPS: usize = 100_000;
 
+/// An address answered by a new MAC without an announcement.
+struct MacMove {
+    ip: Ipv4Addr,
+    old: [u8; 6],
+    new: [u8; 6],
+    old_frame: u64,
+    new_frame: u64,
+}
+
 #[derive(Default)]
 pub struct MacMoved {
     /// IP → (current MAC, frame it was learned in).
     seen: BTreeMap<Ipv4Addr, ([u8; 6], u64)>,
-    moves: Vec<(Ipv4Addr, [u8; 6], [u8; 6], u64, u64)>,
+    moves: Vec<MacMove>,
     /// ARP messages about addresses beyond [`MAX_IPS`], not followed.
     ips_skipped: u64,
 }
@@ -63,7 +72,13 @@ impl Detector for MacMoved {
         match self.seen.get(&ip) {
             Some((old, frame)) if *old != hw && !gratuitous => {
                 if self.moves.len() < 100 {
-                    self.moves.push((ip, *old, hw, *frame, ev.pkt.frame));
+                    self.moves.push(MacMove {
+                        ip,
+                        old: *old,
+                        new: hw,
+                        old_frame: *frame,
+                        new_frame: ev.pkt.frame,
+                    });
                 }
                 self.seen.insert(ip, (hw, ev.pkt.frame));
             }
@@ -80,6 +95,7 @@ impl Detector for MacMoved {
     fn finish(&mut self, ctx: &FinishContext<'_>) -> Vec<Finding> {
         self.moves
             .iter()
+            .map(|m| (m.ip, &m.old, &m.new, &m.old_frame, &m.new_frame))
             .map(|(ip, old, new, f_old, f_new)| Finding {
                 kind: "arp.mac_moved",
                 severity: Severity::Warning,

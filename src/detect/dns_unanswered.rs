@@ -68,7 +68,7 @@ impl Detector for Unanswered {
             }
         }
         let mut v: Vec<_> = by.into_iter().collect();
-        v.sort_by(|a, b| (b.1.unanswered + b.1.late).cmp(&(a.1.unanswered + a.1.late)));
+        v.sort_by_key(|e| std::cmp::Reverse(e.1.unanswered + e.1.late));
         v.into_iter()
             .take(5)
             .map(|((ip, port), s)| {

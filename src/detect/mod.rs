@@ -104,6 +104,7 @@ pub struct ServerKey {
 }
 
 /// Flows grouped by server, bounded in groups and in flows kept per group.
+#[derive(Default)]
 pub struct ServerGroups {
     pub groups: HashMap<ServerKey, ServerGroup>,
     pub dropped_groups: u64,
@@ -134,15 +135,6 @@ impl ServerGroups {
             "{what}: more than {MAX_GROUPS} distinct servers; {} flows of further servers were not grouped",
             self.dropped_groups
         )]
-    }
-}
-
-impl Default for ServerGroups {
-    fn default() -> Self {
-        ServerGroups {
-            groups: HashMap::new(),
-            dropped_groups: 0,
-        }
     }
 }
 
@@ -214,7 +206,7 @@ impl<T> TopN<T> {
         }
     }
     pub fn into_sorted(mut self) -> Vec<(u64, T)> {
-        self.items.sort_by(|a, b| b.0.cmp(&a.0));
+        self.items.sort_by_key(|e| std::cmp::Reverse(e.0));
         self.items
     }
     pub fn is_empty(&self) -> bool {

@@ -349,9 +349,7 @@ impl Detector for Mtu {
                     )
                 },
                 evidence: Evidence {
-                    display_filter: format!(
-                        "(icmp.type==3 && icmp.code==4) || icmpv6.type==2"
-                    ),
+                    display_filter: "(icmp.type==3 && icmp.code==4) || icmpv6.type==2".to_string(),
                     frames: t.frames.clone(),
                 },
                 flow: None,

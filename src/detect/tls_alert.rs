@@ -9,14 +9,22 @@ use std::collections::BTreeMap;
 #[derive(Default)]
 pub struct Alerts;
 
+/// One alert (description, direction, server) across connections.
+struct AlertsSeen {
+    level: u8,
+    count: u64,
+    /// The first 16 frames it was seen in.
+    frames: Vec<u64>,
+    sni: Option<String>,
+}
+
 impl Detector for Alerts {
     fn finish(&mut self, ctx: &FinishContext<'_>) -> Vec<Finding> {
         let Some(tls) = ctx.tls else {
             return Vec::new();
         };
-        // (description, from_server, server) -> (level, count, frames, sni)
-        let mut by: BTreeMap<(u8, bool, String), (u8, u64, Vec<u64>, Option<String>)> =
-            BTreeMap::new();
+        // (description, from_server, server) -> what was seen of it
+        let mut by: BTreeMap<(u8, bool, String), AlertsSeen> = BTreeMap::new();
         for h in &tls.handshakes {
             for a in &h.alerts {
                 if a.description == 0 || a.description == 90 {
@@ -24,16 +32,27 @@ impl Detector for Alerts {
                 }
                 let e = by
                     .entry((a.description, a.from_server, sock(h.server.0, h.server.1)))
-                    .or_insert((a.level, 0, Vec::new(), h.sni.clone()));
-                e.1 += 1;
-                if e.2.len() < 16 {
-                    e.2.push(a.frame);
+                    .or_insert(AlertsSeen {
+                        level: a.level,
+                        count: 0,
+                        frames: Vec::new(),
+                        sni: h.sni.clone(),
+                    });
+                e.count += 1;
+                if e.frames.len() < 16 {
+                    e.frames.push(a.frame);
                 }
             }
         }
         by.into_iter()
             .take(20)
-            .map(|((desc, from_server, server), (level, n, frames, sni))| {
+            .map(|((desc, from_server, server), seen)| {
+                let AlertsSeen {
+                    level,
+                    count: n,
+                    frames,
+                    sni,
+                } = seen;
                 let who = if from_server { "the server" } else { "the client" };
                 let name = alert_name(desc);
                 let meaning = match desc {

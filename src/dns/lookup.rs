@@ -252,7 +252,7 @@ mod tests {
             "web.app.svc.cluster.local",
             "db.app.svc.cluster.local"
         ));
-        assert!(related("host.corp.example.com", "host.ec2.internal") == false);
+        assert!(!related("host.corp.example.com", "host.ec2.internal"));
         assert!(related("a.b.ec2.internal", "a.b.corp.example"));
     }
 

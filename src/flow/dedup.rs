@@ -104,6 +104,7 @@ pub fn fingerprint(d: &Decoded<'_>, ip_index: usize) -> Option<u64> {
 /// a copy, never invent one (the whole 64-bit fingerprint must match).
 /// Because entries are checked by timestamp, not by arrival order, pcapng
 /// files that interleave interfaces in blocks (time jumping back) work too.
+#[derive(Default)]
 pub struct CopyDetector {
     slots: Vec<Slot>,
     /// The only capture point seen so far; while there is one, packets go
@@ -130,19 +131,6 @@ struct Slot {
 const SLOTS: usize = 1 << 14;
 /// Packets remembered while only one capture point has been seen.
 const RING: usize = 4096;
-
-impl Default for CopyDetector {
-    fn default() -> Self {
-        CopyDetector {
-            slots: Vec::new(),
-            single: None,
-            ring: Vec::new(),
-            ring_at: 0,
-            pairs: HashMap::default(),
-            copies: 0,
-        }
-    }
-}
 
 impl CopyDetector {
     /// Returns the frame of the first copy when this packet is a copy seen

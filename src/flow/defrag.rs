@@ -145,7 +145,7 @@ mod tests {
         let mut d = Defragmenter::default();
         let t = Timestamp(0);
         assert!(d.push(key(), 8, false, b"world", t).is_none());
-        assert!(d.push(key(), 0, true, b"hello, w", t).is_none() == false);
+        assert!(d.push(key(), 0, true, b"hello, w", t).is_some());
         let mut d = Defragmenter::default();
         assert!(d.push(key(), 0, true, b"hello, w", t).is_none());
         assert!(d.push(key(), 4, true, b"XXXX", t).is_none());

@@ -173,7 +173,7 @@ impl Flow {
         let rst = t.first_rst.is_some();
         if t.syns > 0 && t.synacks == 0 {
             return match t.first_rst {
-                Some((dir, _, _)) if dir == 1 => ConnState::Refused,
+                Some((1, _, _)) => ConnState::Refused,
                 Some(_) if self.packets[1] == 0 => ConnState::Aborted,
                 Some(_) => ConnState::Reset,
                 None if self.packets[1] == 0 => ConnState::SynUnanswered,
@@ -255,6 +255,9 @@ pub struct FlowTable {
     last_sweep: Timestamp,
     pub copies: CopyDetector,
     pub stats: FlowStats,
+    /// Flows live boxed in the table; ending one moves its box here
+    /// rather than copying the flow out.
+    #[allow(clippy::vec_box)]
     ended: Vec<Box<Flow>>,
 }
 

@@ -108,14 +108,16 @@ pub enum TableFormat {
 pub enum TableSink<W: Write> {
     Text(RowWriter<W>),
     #[cfg(feature = "tables")]
-    Parquet(super::parquet::ParquetTable<W>),
+    Parquet(Box<super::parquet::ParquetTable<W>>),
 }
 
 impl<W: Write> TableSink<W> {
     pub fn new(out: W, format: TableFormat) -> Self {
         match format {
             #[cfg(feature = "tables")]
-            TableFormat::Parquet => TableSink::Parquet(super::parquet::ParquetTable::new(out)),
+            TableFormat::Parquet => {
+                TableSink::Parquet(Box::new(super::parquet::ParquetTable::new(out)))
+            }
             // Built without polars (the fuzz targets): NDJSON instead.
             #[cfg(not(feature = "tables"))]
             TableFormat::Parquet => TableSink::Text(RowWriter::new(out, TableFormat::Ndjson)),
@@ -147,7 +149,7 @@ impl<W: Write> TableSink<W> {
     pub fn with_batch_rows(self, n: usize) -> Self {
         match self {
             #[cfg(feature = "tables")]
-            TableSink::Parquet(p) => TableSink::Parquet(p.with_batch_rows(n)),
+            TableSink::Parquet(p) => TableSink::Parquet(Box::new(p.with_batch_rows(n))),
             #[allow(unreachable_patterns)]
             t => t,
         }

@@ -246,10 +246,7 @@ pub fn scrub_file(input: &Path, output: &Path, opts: &ScrubOptions) -> Result<Sc
         old: Vec::with_capacity(1 << 16),
     };
     let write_err = |e: std::io::Error| format!("cannot write {}: {e}", output.display());
-    loop {
-        let Some(pkt) = reader.next_packet() else {
-            break;
-        };
+    while let Some(pkt) = reader.next_packet() {
         let (ts, orig_len, link, iface) = (
             pkt.has_ts.then_some(pkt.ts),
             pkt.orig_len,
