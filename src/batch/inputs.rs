@@ -48,19 +48,28 @@ fn is_capture(p: &Path) -> bool {
     crate::capture::looks_like_capture(&head[..n])
 }
 
-/// Walk a directory (symbolic links to directories are not followed).
+/// Walk a directory. Symbolic links are followed (a directory of links to
+/// the captures collected from each node is common), each directory at
+/// most once, so a link loop ends the walk instead of running it forever.
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        if !std::fs::canonicalize(&d).is_ok_and(|c| seen.insert(c)) {
+            continue;
+        }
         let Ok(rd) = std::fs::read_dir(&d) else {
             continue;
         };
         for e in rd.flatten() {
-            let Ok(t) = e.file_type() else { continue };
             let p = e.path();
-            if t.is_dir() {
+            // `metadata` follows links; `file_type` would not.
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if meta.is_dir() {
                 stack.push(p);
-            } else if t.is_file() && is_capture(&p) {
+            } else if meta.is_file() && is_capture(&p) {
                 out.push(p);
             }
         }
@@ -85,6 +94,33 @@ pub fn shard_of(p: &Path, n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_followed_and_loops_end() {
+        let d = tempfile::tempdir().unwrap();
+        let store = d.path().join("store");
+        let incident = d.path().join("incident");
+        std::fs::create_dir_all(store.join("deep")).unwrap();
+        std::fs::create_dir(&incident).unwrap();
+        // A pcap header is enough to be recognised as a capture.
+        let header = [
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
+            0,
+        ];
+        std::fs::write(store.join("node-a.pcap"), header).unwrap();
+        std::fs::write(store.join("deep/node-b.pcap"), header).unwrap();
+        std::os::unix::fs::symlink(store.join("node-a.pcap"), incident.join("a.pcap")).unwrap();
+        std::os::unix::fs::symlink(store.join("deep"), incident.join("deep")).unwrap();
+        // A loop back to the top.
+        std::os::unix::fs::symlink(&incident, incident.join("deep-loop")).unwrap();
+        let (files, errors) = expand_inputs(&[incident.display().to_string()]);
+        assert!(errors.is_empty());
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(&incident).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["a.pcap", "deep/node-b.pcap"]);
+    }
 
     #[test]
     fn shards_split_everything_once() {
