@@ -16,7 +16,6 @@
 
 use ring::digest::{Context, Digest, SHA256};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -59,16 +58,31 @@ impl HashPool {
         }
     }
 
-    /// Called by a worker whose queue is empty: hash for the others until
-    /// no worker is reading any more. The last worker to stop reading tells
-    /// the others, who are all helping by then.
-    pub fn help_until_done(&self) {
-        if self.reading.fetch_sub(1, Ordering::SeqCst) == 1 {
-            for _ in 1..self.workers {
-                let _ = self.jobs_tx.send(None);
-            }
-            return;
+    /// A worker's place among the readers. Dropped without
+    /// [`ReaderSlot::help_until_done`] (a worker that panicked, a thread that
+    /// failed to start), it still counts itself out, so the other workers
+    /// are not left waiting for it.
+    pub fn reader(&self) -> ReaderSlot<'_> {
+        ReaderSlot {
+            pool: self,
+            done: false,
         }
+    }
+
+    /// One reader fewer; the last one tells the helpers to stop. Returns
+    /// whether this was the last.
+    fn stop_reading(&self) -> bool {
+        if self.reading.fetch_sub(1, Ordering::SeqCst) != 1 {
+            return false;
+        }
+        // Every other worker is helping or gone; extra `None`s are harmless.
+        for _ in 1..self.workers {
+            let _ = self.jobs_tx.send(None);
+        }
+        true
+    }
+
+    fn help(&self) {
         self.idle.fetch_add(1, Ordering::SeqCst);
         loop {
             let job = match self.jobs_rx.lock() {
@@ -94,6 +108,31 @@ impl HashPool {
 
     fn unclaim(&self) {
         self.idle.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// See [`HashPool::reader`].
+pub struct ReaderSlot<'a> {
+    pool: &'a HashPool,
+    done: bool,
+}
+
+impl ReaderSlot<'_> {
+    /// Called by a worker whose queue is empty: hash for the others until
+    /// no worker is reading any more.
+    pub fn help_until_done(mut self) {
+        self.done = true;
+        if !self.pool.stop_reading() {
+            self.pool.help();
+        }
+    }
+}
+
+impl Drop for ReaderSlot<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pool.stop_reading();
+        }
     }
 }
 
@@ -208,25 +247,23 @@ impl FileHash {
         Some(digest.as_ref().iter().map(|b| format!("{b:02x}")).collect())
     }
 
-    /// Hash the rest of `path` from where the reading stopped (the analysis
-    /// of a damaged capture stops before the end). Only regular files: a
-    /// pipe cannot be read again.
-    pub fn finish_file(mut self, path: &Path) -> Option<String> {
-        let meta = std::fs::metadata(path).ok()?;
-        if self.bytes < meta.len() {
-            if !meta.is_file() {
-                return None;
-            }
-            let mut f = std::fs::File::open(path).ok()?;
-            f.seek(SeekFrom::Start(self.bytes)).ok()?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                match f.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => self.update(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return None,
-                }
+    /// Hash the rest of the file from where the reading stopped (the
+    /// analysis of a damaged capture stops before the end), through `file`:
+    /// a clone of the handle that was read, so a file replaced meanwhile
+    /// cannot be mixed in. `None` (no digest rather than a partial one) when
+    /// the rest cannot be read.
+    pub fn finish_rest(mut self, mut file: std::fs::File) -> Option<String> {
+        if !file.metadata().ok()?.is_file() {
+            return None;
+        }
+        file.seek(SeekFrom::Start(self.bytes)).ok()?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.update(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
             }
         }
         self.finish()
@@ -281,8 +318,9 @@ mod tests {
         let pool = Arc::new(HashPool::new(2));
         let helper = {
             let pool = pool.clone();
-            std::thread::spawn(move || pool.help_until_done())
+            std::thread::spawn(move || pool.reader().help_until_done())
         };
+        let reader = pool.reader();
         // Wait until the helper is idle, so the hash is lent mid-stream.
         while pool.idle.load(Ordering::SeqCst) == 0 {
             std::thread::yield_now();
@@ -296,7 +334,7 @@ mod tests {
         assert!(matches!(h.state, State::Lent { .. }));
         assert_eq!(h.finish().unwrap(), hex(ring::digest::digest(&SHA256, &d)));
         // The reader is done: the helper leaves.
-        pool.help_until_done();
+        reader.help_until_done();
         helper.join().unwrap();
     }
 
@@ -309,8 +347,24 @@ mod tests {
         let mut h = FileHash::new(None);
         h.update(&d[..12345]);
         assert_eq!(
-            h.finish_file(&p).unwrap(),
+            h.finish_rest(std::fs::File::open(&p).unwrap()).unwrap(),
             hex(ring::digest::digest(&SHA256, &d))
         );
+    }
+
+    #[test]
+    fn a_reader_that_never_finishes_does_not_strand_the_helpers() {
+        // Three workers: one helps, one finishes normally, one "panics"
+        // (its slot is dropped without helping). The helper must leave.
+        let pool = Arc::new(HashPool::new(3));
+        let helper = {
+            let pool = pool.clone();
+            std::thread::spawn(move || pool.reader().help_until_done())
+        };
+        let crashed = pool.reader();
+        let normal = pool.reader();
+        drop(crashed);
+        normal.help_until_done();
+        helper.join().unwrap();
     }
 }

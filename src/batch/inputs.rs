@@ -37,10 +37,36 @@ pub fn expand_inputs(inputs: &[String]) -> (Vec<PathBuf>, Vec<String>) {
     }
     files.sort();
     files.dedup();
+    // One capture reached by several paths (a link beside its target, a
+    // directory named twice) is analysed once, under the first of them.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|p| seen.insert(file_id(p)));
     (files, errors)
 }
 
+#[derive(PartialEq, Eq, Hash)]
+enum FileId {
+    Inode(u64, u64),
+    Path(PathBuf),
+}
+
+fn file_id(p: &Path) -> FileId {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(m) = std::fs::metadata(p) {
+            return FileId::Inode(m.dev(), m.ino());
+        }
+    }
+    FileId::Path(std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+/// A regular, non-empty file that starts like a capture. (Empty first:
+/// procfs files say they are empty, and reading some of them blocks.)
 fn is_capture(p: &Path) -> bool {
+    if !std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0) {
+        return false;
+    }
     let mut head = [0u8; 8];
     let n = std::fs::File::open(p)
         .and_then(|mut f| crate::capture::source::read_fully(&mut f, &mut head))
@@ -69,7 +95,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             };
             if meta.is_dir() {
                 stack.push(p);
-            } else if meta.is_file() && is_capture(&p) {
+            } else if is_capture(&p) {
                 out.push(p);
             }
         }
@@ -110,6 +136,8 @@ mod tests {
         std::fs::write(store.join("node-a.pcap"), header).unwrap();
         std::fs::write(store.join("deep/node-b.pcap"), header).unwrap();
         std::os::unix::fs::symlink(store.join("node-a.pcap"), incident.join("a.pcap")).unwrap();
+        // Two names for one file: analysed once, under the first name.
+        std::os::unix::fs::symlink(store.join("node-a.pcap"), incident.join("b.pcap")).unwrap();
         std::os::unix::fs::symlink(store.join("deep"), incident.join("deep")).unwrap();
         // A loop back to the top.
         std::os::unix::fs::symlink(&incident, incident.join("deep-loop")).unwrap();

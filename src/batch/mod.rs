@@ -226,12 +226,15 @@ pub fn analyze_one(
     let name = path.display().to_string();
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let hash = Arc::new(Mutex::new(Some(FileHash::new(hash_pool.cloned()))));
+    // The same open file, to hash what the analysis did not read.
+    let mut rest = None;
     let mut flows = TableRows::new(format);
     let mut dns = TableRows::new(format);
     let mut tls = TableRows::new(format);
     let opened = std::fs::File::open(path)
         .map_err(|e| e.to_string())
         .and_then(|f| {
+            rest = f.try_clone().ok();
             let reader = HashingReader {
                 inner: f,
                 hash: hash.clone(),
@@ -251,12 +254,13 @@ pub fn analyze_one(
         analyze::analyze_reader(reader, &name, 0, opts, &mut sinks, Some(bytes_done), &quiet)
     });
     // The whole file, also where the analysis stopped early; empty when it
-    // cannot be read again (a pipe).
+    // could not be opened or read to the end.
     let sha256 = hash
         .lock()
         .ok()
         .and_then(|mut h| h.take())
-        .and_then(|h| h.finish_file(path))
+        .zip(rest)
+        .and_then(|(h, file)| h.finish_rest(file))
         .unwrap_or_default();
     match result {
         Ok((s, findings)) => {
@@ -363,36 +367,50 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
         .collect();
     by_size.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let total_bytes: u64 = by_size.iter().map(|(n, _)| n).sum();
-    let bar = progress::BatchProgress::new(opts.quiet, files.len() as u64, total_bytes, opts.jobs);
+    // No more workers than captures (`-j 64` on 3 files starts 3).
+    let workers = opts.jobs.clamp(1, files.len().max(1));
+    let bar = progress::BatchProgress::new(opts.quiet, files.len() as u64, total_bytes, workers);
     let queue = Mutex::new(by_size.into_iter().map(|(_, p)| p).collect::<VecDeque<_>>());
     let bytes_done = AtomicU64::new(0);
-    let (tx, rx) = mpsc::sync_channel::<CaptureResult>(opts.jobs.max(1));
+    let (tx, rx) = mpsc::sync_channel::<CaptureResult>(workers);
     let mut failed = 0;
     let mut write_error = None;
     let format = opts.format;
     let mut analyze_opts = opts.analyze.clone();
     analyze_opts.progress = false;
-    let hash_pool = Arc::new(HashPool::new(opts.jobs.max(1)));
+    let hash_pool = Arc::new(HashPool::new(workers));
+    let mut spawn_error = None;
+    let mut started = 0;
     std::thread::scope(|s| {
-        for worker in 0..opts.jobs.max(1) {
+        for worker in 0..workers {
             let tx = tx.clone();
             let (queue, bytes_done, bar, analyze_opts, hash_pool) =
                 (&queue, &bytes_done, &bar, &analyze_opts, &hash_pool);
-            s.spawn(move || {
-                loop {
-                    let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                    let Some(path) = next else { break };
-                    bar.start(worker, &path);
-                    let mut r =
-                        analyze_one(&path, analyze_opts, format, bytes_done, Some(hash_pool));
-                    r.tables = r.tables.map(TableRows::into_frame);
-                    if tx.send(r).is_err() {
-                        break;
+            // Taken before the thread starts: if it cannot start, or panics,
+            // dropping the slot counts it out of the readers.
+            let slot = hash_pool.reader();
+            let spawned = std::thread::Builder::new()
+                .name(format!("capsift-worker-{worker}"))
+                .spawn_scoped(s, move || {
+                    loop {
+                        let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                        let Some(path) = next else { break };
+                        bar.start(worker, &path);
+                        let mut r =
+                            analyze_one(&path, analyze_opts, format, bytes_done, Some(hash_pool));
+                        r.tables = r.tables.map(TableRows::into_frame);
+                        if tx.send(r).is_err() {
+                            break;
+                        }
                     }
-                }
-                // Nothing left to analyse: hash for the workers still reading.
-                hash_pool.help_until_done();
-            });
+                    drop(tx);
+                    // Nothing left to analyse: hash for the workers still reading.
+                    slot.help_until_done();
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => spawn_error = Some(e),
+            }
         }
         drop(tx);
         for r in rx {
@@ -416,6 +434,10 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
         }
     });
     bar.finish();
+    if started == 0 {
+        let why = spawn_error.map(|e| e.to_string()).unwrap_or_default();
+        return Err(format!("could not start a worker thread: {why}"));
+    }
     if let Some(e) = write_error {
         return Err(e);
     }

@@ -37,22 +37,45 @@ fn tmp_of(p: &Path) -> PathBuf {
 
 pub struct TableSet {
     sinks: Vec<(PathBuf, TableSink<BufWriter<File>>)>,
+    /// Every table's destination, for removing the temporary files of a
+    /// batch that did not complete.
+    dests: Vec<PathBuf>,
+    committed: bool,
+}
+
+impl Drop for TableSet {
+    /// A batch that stops with an error leaves no temporary file behind
+    /// (and, as before, no table that looks whole).
+    fn drop(&mut self) {
+        if !self.committed {
+            for dest in &self.dests {
+                let _ = std::fs::remove_file(tmp_of(dest));
+            }
+        }
+    }
 }
 
 impl TableSet {
     pub fn create(dir: &Path, f: TableFormat) -> Result<TableSet, String> {
-        let mut sinks = Vec::new();
+        // Built as the files are created, so a failure part-way removes
+        // the ones already made (Drop).
+        let mut set = TableSet {
+            sinks: Vec::new(),
+            dests: Vec::new(),
+            committed: false,
+        };
         for t in TABLES {
             let dest = path_of(dir, t, f);
             let tmp = tmp_of(&dest);
             let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            sinks.push((
+            set.dests.push(dest.clone());
+            set.sinks.push((
                 dest,
                 TableSink::new(BufWriter::with_capacity(1 << 20, file), f)
                     .with_batch_rows(BATCH_ROWS),
             ));
         }
-        Ok(TableSet { sinks })
+        Ok(set)
     }
 
     pub fn write(&mut self, r: CaptureResult) -> Result<(), String> {
@@ -82,10 +105,10 @@ impl TableSet {
     /// Finish every table, then rename them all into place. The tables are
     /// finished side by side (each encodes its last row group and footer):
     /// this runs after the last worker, on an otherwise idle machine.
-    pub fn commit(self) -> Result<(), String> {
+    pub fn commit(mut self) -> Result<(), String> {
+        let sinks = std::mem::take(&mut self.sinks);
         let done: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
-            let handles: Vec<_> = self
-                .sinks
+            let handles: Vec<_> = sinks
                 .into_iter()
                 .map(|(dest, sink)| {
                     s.spawn(move || {
@@ -108,6 +131,7 @@ impl TableSet {
             let tmp = tmp_of(&dest);
             std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
         }
+        self.committed = true;
         Ok(())
     }
 }
@@ -118,7 +142,7 @@ pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
 }
 
 /// Read only `columns` of a table (those it has). Parquet reads just those
-/// column chunks: the report needs 10 of the flows table's columns, and
+/// column chunks: the report needs 9 of the flows table's columns, and
 /// reading the rest was most of the time the report took at the end of a
 /// batch, when no worker is left to run beside it.
 pub fn read_columns(

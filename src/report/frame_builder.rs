@@ -188,7 +188,9 @@ impl FrameBuilder {
         self.rows == 0
     }
 
-    /// Append one row: a struct or a map of scalars (or JSON object).
+    /// Append one row: a struct or a map of scalars (or JSON object). After
+    /// an error the columns may hold part of the row: discard the builder
+    /// (both callers do; no row type of ours can fail).
     pub fn push<T: Serialize + ?Sized>(&mut self, row: &T) -> Result<(), RowError> {
         self.cursor = 0;
         row.serialize(RowSerializer { b: self })?;
@@ -285,9 +287,16 @@ struct MapRow<'a> {
 }
 
 /// The compound forms neither a row nor a cell can be: sequences, tuples,
-/// enum variants with data. They return `$err`.
+/// enum variants with data: their associated types and methods, which
+/// return `$err`.
 macro_rules! refuse_compound {
     ($err:expr) => {
+        type SerializeSeq = ser::Impossible<(), RowError>;
+        type SerializeTuple = ser::Impossible<(), RowError>;
+        type SerializeTupleStruct = ser::Impossible<(), RowError>;
+        type SerializeTupleVariant = ser::Impossible<(), RowError>;
+        type SerializeStructVariant = ser::Impossible<(), RowError>;
+
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
             self,
             _: &'static str,
@@ -340,13 +349,8 @@ macro_rules! not_a_row {
 impl<'a> ser::Serializer for RowSerializer<'a> {
     type Ok = ();
     type Error = RowError;
-    type SerializeSeq = ser::Impossible<(), RowError>;
-    type SerializeTuple = ser::Impossible<(), RowError>;
-    type SerializeTupleStruct = ser::Impossible<(), RowError>;
-    type SerializeTupleVariant = ser::Impossible<(), RowError>;
     type SerializeMap = MapRow<'a>;
     type SerializeStruct = Self;
-    type SerializeStructVariant = ser::Impossible<(), RowError>;
 
     not_a_row!(serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
         serialize_i64: i64, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
@@ -449,13 +453,8 @@ macro_rules! cell_int {
 impl ser::Serializer for CellSerializer<'_> {
     type Ok = ();
     type Error = RowError;
-    type SerializeSeq = ser::Impossible<(), RowError>;
-    type SerializeTuple = ser::Impossible<(), RowError>;
-    type SerializeTupleStruct = ser::Impossible<(), RowError>;
-    type SerializeTupleVariant = ser::Impossible<(), RowError>;
     type SerializeMap = ser::Impossible<(), RowError>;
     type SerializeStruct = ser::Impossible<(), RowError>;
-    type SerializeStructVariant = ser::Impossible<(), RowError>;
 
     cell_int!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_u8: u8, serialize_u16: u16, serialize_u32: u32);

@@ -12,8 +12,9 @@ pub const BATCH_ROWS: usize = 65_536;
 /// The Parquet writer every capsift table uses. Snappy, not polars'
 /// default zstd: every Parquet reader has it (it is Spark's and DuckDB's
 /// default), and polars creates a zstd context for every page, which made
-/// compression most of the batch writer's time; the files are about a
-/// third larger (docs/PERFORMANCE.md, "Batch scaling").
+/// compression most of the batch writer's time. With whole row groups the
+/// files are about as large as zstd's were (docs/PERFORMANCE.md, "Batch
+/// scaling").
 pub fn parquet_writer<W: Write>(out: W) -> ParquetWriter<W> {
     ParquetWriter::new(out).with_compression(ParquetCompression::Snappy)
 }
