@@ -11,10 +11,14 @@
 #     all, so their wall time is what this machine allows for two cores on
 #     this work (its own parallel efficiency), the bar for `--jobs 2`.
 #  2. An uneven batch, the 1 GB capture beside 4 of the 100 MB ones, with
-#     `--jobs 2`: the batch's wall time is the big capture's, the case where
+#     `--jobs 2`, five times: the batch's wall time is the big capture's, the case where
 #     idle workers taking over its hashing matters.
 #
+#     With BASELINE=path/to/another/capsift, the uneven batch alternates
+#     that build and this one (to measure a change).
+#
 #   scripts/bench-batch.sh [RUNS]
+#   BASELINE=/tmp/capsift-old scripts/bench-batch.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
@@ -40,11 +44,11 @@ cat "$dir"/*.pcap "$big" > /dev/null
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-measure() { # label out jobs input
+measure() { # label out jobs input [binary]
   local tf
   tf=$(mktemp)
   rm -rf "$2"
-  /usr/bin/time -o "$tf" -f "%e %U %S %M" target/release/capsift batch "$4" -o "$2" -j "$3" -q
+  /usr/bin/time -o "$tf" -f "%e %U %S %M" "${5:-target/release/capsift}" batch "$4" -o "$2" -j "$3" -q
   read -r wall user sys rss < "$tf"
   rm -f "$tf"
   echo "$1 $wall $(python3 -c "print(f'{$user+$sys:.2f}')") $((rss / 1024))" | tee -a "$results"
@@ -65,8 +69,11 @@ for r in $(seq 1 "$runs"); do
   measure j2 bench-data/batch-out-2 2 "$dir"
   two_processes
 done
-for r in 1 2 3; do
+for r in 1 2 3 4 5; do
   measure uneven-j2 bench-data/batch-out-uneven 2 "$uneven"
+  if [ -n "${BASELINE:-}" ]; then
+    measure uneven-j2-baseline bench-data/batch-out-uneven 2 "$uneven" "$BASELINE"
+  fi
 done
 python3 - "$results" <<'EOF'
 import statistics as st, sys
@@ -80,6 +87,7 @@ print("|---|---|---|---|---|---|")
 cmd = {"j1": "capsift batch bench-data/batch-in -o bench-data/batch-out-1 -j 1 -q",
        "j2": "capsift batch bench-data/batch-in -o bench-data/batch-out-2 -j 2 -q",
        "uneven-j2": "capsift batch bench-data/batch-uneven -o bench-data/batch-out-uneven -j 2 -q"}
+cmd["uneven-j2-baseline"] = cmd["uneven-j2"] + " (the BASELINE build)"
 cmd["two-j1"] = ("capsift batch bench-data/batch-half/a -j 1 -q & capsift batch "
                  "bench-data/batch-half/b -j 1 -q (at once; CPU and RSS not taken)")
 for label, v in by.items():
