@@ -286,6 +286,23 @@ struct MapRow<'a> {
     key: Option<String>,
 }
 
+/// `Some(x)` and a newtype struct serialize as what they wrap, in a row
+/// and in a cell alike.
+macro_rules! transparent_wrappers {
+    () => {
+        fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), RowError> {
+            v.serialize(self)
+        }
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            v: &T,
+        ) -> Result<(), RowError> {
+            v.serialize(self)
+        }
+    };
+}
+
 /// The compound forms neither a row nor a cell can be: sequences, tuples,
 /// enum variants with data: their associated types and methods, which
 /// return `$err`.
@@ -360,9 +377,6 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     fn serialize_none(self) -> Result<(), RowError> {
         Err(RowError::NotARow)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), RowError> {
-        v.serialize(self)
-    }
     fn serialize_unit(self) -> Result<(), RowError> {
         Err(RowError::NotARow)
     }
@@ -374,13 +388,7 @@ impl<'a> ser::Serializer for RowSerializer<'a> {
     ) -> Result<(), RowError> {
         Err(RowError::NotARow)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), RowError> {
-        v.serialize(self)
-    }
+    transparent_wrappers!();
     refuse_compound!(RowError::NotARow);
     fn serialize_map(self, _: Option<usize>) -> Result<MapRow<'a>, RowError> {
         Ok(MapRow {
@@ -494,9 +502,6 @@ impl ser::Serializer for CellSerializer<'_> {
         self.col.push(Cell::Null);
         Ok(())
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), RowError> {
-        v.serialize(self)
-    }
     fn serialize_unit(self) -> Result<(), RowError> {
         self.serialize_none()
     }
@@ -511,13 +516,7 @@ impl ser::Serializer for CellSerializer<'_> {
     ) -> Result<(), RowError> {
         self.serialize_str(variant)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        v: &T,
-    ) -> Result<(), RowError> {
-        v.serialize(self)
-    }
+    transparent_wrappers!();
     fn serialize_bytes(self, _: &[u8]) -> Result<(), RowError> {
         Err(RowError::Nested)
     }
