@@ -1,6 +1,13 @@
 //! The `capsift` command line: argument parsing only; the work is in the library.
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented
+)]
 
 use capsift::analyze::AnalyzeOptions;
 use capsift::capture::writer::OutputFormat;
