@@ -4,22 +4,10 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(reader) =
-        capsift::capture::CaptureReader::from_reader(Box::new(std::io::Cursor::new(data.to_vec())))
-    else {
+    let opts = capsift::analyze::AnalyzeOptions::default();
+    let Some((summary, findings)) = capsift::analyze::analyze_bytes(data.to_vec(), &opts) else {
         return;
     };
-    let opts = capsift::analyze::AnalyzeOptions::default();
-    let bar = capsift::analyze::progress::Progress::new(false, None, "");
-    let (summary, findings) = capsift::analyze::analyze_reader(
-        reader,
-        "fuzz",
-        0,
-        &opts,
-        &mut Default::default(),
-        None,
-        &bar,
-    );
     // The report renders whatever was found.
     let _ = capsift::report::Report::new(vec![summary], findings).to_json();
 });

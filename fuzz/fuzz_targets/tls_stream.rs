@@ -117,20 +117,6 @@ fuzz_target!(|data: &[u8]| {
     }
     collector.finish();
     let _ = capsift::tls::cert::describe(data);
-    let Ok(reader) =
-        capsift::capture::CaptureReader::from_reader(Box::new(std::io::Cursor::new(pcap)))
-    else {
-        return;
-    };
     let opts = capsift::analyze::AnalyzeOptions::default();
-    let bar = capsift::analyze::progress::Progress::new(false, None, "");
-    let _ = capsift::analyze::analyze_reader(
-        reader,
-        "fuzz",
-        0,
-        &opts,
-        &mut Default::default(),
-        None,
-        &bar,
-    );
+    let _ = capsift::analyze::analyze_bytes(pcap, &opts);
 });

@@ -101,6 +101,25 @@ pub fn analyze_input(
     Ok(r)
 }
 
+/// Analyse a whole capture held in memory (the fuzz targets): `None` when
+/// the bytes are not a capture.
+pub fn analyze_bytes(
+    bytes: Vec<u8>,
+    opts: &AnalyzeOptions,
+) -> Option<(InputSummary, Vec<Finding>)> {
+    let reader = CaptureReader::from_reader(Box::new(std::io::Cursor::new(bytes))).ok()?;
+    let quiet = progress::Progress::new(false, None, "");
+    Some(analyze_reader(
+        reader,
+        "memory",
+        0,
+        opts,
+        &mut Sinks::default(),
+        None,
+        &quiet,
+    ))
+}
+
 /// Analyse an opened capture. `bytes_done`, when given, is advanced by the
 /// bytes read (batch progress).
 pub fn analyze_reader(

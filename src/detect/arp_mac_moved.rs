@@ -40,13 +40,9 @@ fn mac(m: [u8; 6]) -> String {
 
 impl Detector for MacMoved {
     fn limits_hit(&self) -> Vec<String> {
-        if self.ips_skipped == 0 {
-            return Vec::new();
-        }
-        vec![format!(
-            "arp.mac_moved: more than {MAX_IPS} IP addresses in ARP; {} messages about further addresses were not followed",
-            self.ips_skipped
-        )]
+        super::limit_note(self.ips_skipped, |n| {
+            format!("arp.mac_moved: more than {MAX_IPS} IP addresses in ARP; {n} messages about further addresses were not followed")
+        })
     }
 
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {

@@ -68,6 +68,16 @@ pub trait Detector {
     }
 }
 
+/// What a detector says of a bound it hit (`skipped` items it did not
+/// follow), or nothing when it hit none.
+pub fn limit_note(skipped: u64, note: impl FnOnce(u64) -> String) -> Vec<String> {
+    if skipped == 0 {
+        Vec::new()
+    } else {
+        vec![note(skipped)]
+    }
+}
+
 /// Every detector, in report order.
 pub fn all() -> Vec<Box<dyn Detector>> {
     vec![
@@ -128,13 +138,9 @@ const MAX_CLIENTS: usize = 16;
 impl ServerGroups {
     /// The group bound, when it was hit.
     pub fn limit_hit(&self, what: &str) -> Vec<String> {
-        if self.dropped_groups == 0 {
-            return Vec::new();
-        }
-        vec![format!(
-            "{what}: more than {MAX_GROUPS} distinct servers; {} flows of further servers were not grouped",
-            self.dropped_groups
-        )]
+        limit_note(self.dropped_groups, |n| {
+            format!("{what}: more than {MAX_GROUPS} distinct servers; {n} flows of further servers were not grouped")
+        })
     }
 }
 

@@ -250,13 +250,9 @@ impl Mtu {
 
 impl Detector for Mtu {
     fn limits_hit(&self) -> Vec<String> {
-        if self.flows_skipped == 0 {
-            return Vec::new();
-        }
-        vec![format!(
-            "mtu.blackhole: more than {MAX_FLOWS} TCP flows open at once; {} segments of further flows were not checked for a black hole",
-            self.flows_skipped
-        )]
+        super::limit_note(self.flows_skipped, |n| {
+            format!("mtu.blackhole: more than {MAX_FLOWS} TCP flows open at once; {n} segments of further flows were not checked for a black hole")
+        })
     }
 
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {

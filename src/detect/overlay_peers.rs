@@ -36,13 +36,9 @@ pub struct OverlayPeers {
 
 impl Detector for OverlayPeers {
     fn limits_hit(&self) -> Vec<String> {
-        if self.skipped == 0 {
-            return Vec::new();
-        }
-        vec![format!(
-            "overlay: more than {MAX_PAIRS} tunnel peer pairs; {} packets of further pairs were not followed",
-            self.skipped
-        )]
+        super::limit_note(self.skipped, |n| {
+            format!("overlay: more than {MAX_PAIRS} tunnel peer pairs; {n} packets of further pairs were not followed")
+        })
     }
 
     fn packet(&mut self, ev: &PacketEvent<'_, '_>) {

@@ -20,64 +20,7 @@ pub fn repo() -> PathBuf {
 /// Run capsift with `args`, optional stdin bytes; fail the test if it runs
 /// longer than `limit` (a hang is a bug) or dies from a signal (a panic).
 pub fn capsift(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsift"));
-    cmd.args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let mut child = cmd.spawn().expect("capsift starts");
-    if let Some(bytes) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin");
-        let bytes = bytes.to_vec();
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&bytes);
-        });
-    }
-    let out_handle = {
-        let mut so = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut so, &mut s);
-            s
-        })
-    };
-    let err_handle = {
-        let mut se = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::Read::read_to_string(&mut se, &mut s);
-            s
-        })
-    };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("capsift {args:?} ran longer than {limit:?}: a hang");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let stdout = out_handle.join().unwrap_or_default();
-    let stderr = err_handle.join().unwrap_or_default();
-    let code = status
-        .code()
-        .unwrap_or_else(|| panic!("capsift {args:?} killed by a signal: {stderr}"));
-    assert!(
-        !stderr.contains("panicked"),
-        "capsift {args:?} panicked: {stderr}"
-    );
-    Run {
-        status: code,
-        stdout,
-        stderr,
-    }
+    watched(args, stdin, limit).0
 }
 
 pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
@@ -146,13 +89,30 @@ pub fn warning_kinds(file: &serde_json::Value) -> Vec<String> {
 /// Like [`capsift`], also returning the peak resident memory in KB (read
 /// from /proc while it runs; 0 where /proc is not available).
 pub fn capsift_peak_rss(args: &[&str], limit: Duration) -> (Run, u64) {
+    watched(args, None, limit)
+}
+
+/// Run capsift under watch: time limit, signal, "panicked" on stderr, and
+/// the peak resident memory sampled from /proc.
+fn watched(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> (Run, u64) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_capsift"));
     cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .stdin(Stdio::null());
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
     let mut child = cmd.spawn().expect("capsift starts");
     let pid = child.id();
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin");
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = pipe.write_all(&bytes);
+        });
+    }
     let reader = |mut r: Box<dyn std::io::Read + Send>| {
         std::thread::spawn(move || {
             let mut s = String::new();
