@@ -196,45 +196,7 @@ pub fn analyze_reader(
         );
     }
     dns.finish(&mut info.warnings);
-    tls.finish(&opts.trust);
-    let mut tls_limits = Vec::new();
-    if tls.dropped > 0 {
-        tls_limits.push(format!(
-            "{} connection(s) not analysed (more than {} at once or {} handshakes in all)",
-            tls.dropped,
-            crate::tls::MAX_CONNS,
-            crate::tls::MAX_HANDSHAKES
-        ));
-    }
-    if tls.reassembly_overflows > 0 {
-        tls_limits.push(format!(
-            "{} connection(s) given up when reassembly passed its bounds ({} KiB or 256 out-of-order segments per direction)",
-            tls.reassembly_overflows,
-            crate::tls::STREAM_LIMIT / 1024
-        ));
-    }
-    if !tls_limits.is_empty() {
-        info.warnings.push(
-            "tls.limit",
-            || {
-                format!(
-                    "TLS: {}; some TLS findings may be missing",
-                    tls_limits.join("; ")
-                )
-            },
-            None,
-            None,
-        );
-    }
-    if tls.oversized > 0 {
-        let (n, f) = (tls.oversized, tls.oversized_first_frame);
-        info.warnings.push(
-            "tls.oversized",
-            || format!("{n} TLS connection(s) stopped being followed: a record or handshake message claimed more bytes than TLS allows (a damaged or hostile stream); their handshakes are left incomplete"),
-            None,
-            f,
-        );
-    }
+    tls.finish(&opts.trust, &mut info.warnings);
     if let Some(sink) = sinks.tls.as_mut() {
         for h in &tls.handshakes {
             sink(h);

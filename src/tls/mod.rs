@@ -14,16 +14,17 @@ use crate::decode::transport::tcp_flags::{FIN, RST, SYN};
 use crate::decode::{Decoded, Layer};
 use crate::flow::stream::Reassembler;
 use crate::flow::{Flow, Observation};
+use crate::warning::Warnings;
 use foldhash::HashMap;
 use std::net::IpAddr;
 use tls_parser::{TlsExtension, TlsMessage, TlsMessageHandshake};
 
 /// Bytes buffered per direction while a handshake is followed.
-pub const STREAM_LIMIT: usize = 256 * 1024;
+const STREAM_LIMIT: usize = 256 * 1024;
 /// A TLS record is at most 2^14 bytes plus expansion.
 const MAX_RECORD: usize = 18 * 1024 + 256;
 /// Connections followed at once, and handshakes kept.
-pub const MAX_CONNS: usize = 100_000;
+const MAX_CONNS: usize = 100_000;
 pub const MAX_HANDSHAKES: usize = 200_000;
 /// The ServerHello random that marks a HelloRetryRequest (RFC 8446 4.1.3).
 const HELLO_RETRY_REQUEST_RANDOM: &[u8] = &[
@@ -218,8 +219,9 @@ impl TlsTracker {
         self.end(flow_id);
     }
 
-    /// End of capture: verify every certificate seen.
-    pub fn finish(&mut self, store: &verify::TrustStore) {
+    /// End of capture: verify every certificate seen, and say which bounds
+    /// were hit (`tls.limit`, `tls.oversized`).
+    pub fn finish(&mut self, store: &verify::TrustStore, warnings: &mut Warnings) {
         let ids: Vec<u64> = self.conns.keys().copied().collect();
         for id in ids {
             self.end(id);
@@ -252,6 +254,42 @@ impl TlsTracker {
                     self_issued,
                 ));
             }
+        }
+        let mut tls_limits = Vec::new();
+        if self.dropped > 0 {
+            tls_limits.push(format!(
+                "{} connection(s) not analysed (more than {} at once or {} handshakes in all)",
+                self.dropped, MAX_CONNS, MAX_HANDSHAKES
+            ));
+        }
+        if self.reassembly_overflows > 0 {
+            tls_limits.push(format!(
+            "{} connection(s) given up when reassembly passed its bounds ({} KiB or 256 out-of-order segments per direction)",
+            self.reassembly_overflows,
+            STREAM_LIMIT / 1024
+        ));
+        }
+        if !tls_limits.is_empty() {
+            warnings.push(
+                "tls.limit",
+                || {
+                    format!(
+                        "TLS: {}; some TLS findings may be missing",
+                        tls_limits.join("; ")
+                    )
+                },
+                None,
+                None,
+            );
+        }
+        if self.oversized > 0 {
+            let (n, f) = (self.oversized, self.oversized_first_frame);
+            warnings.push(
+            "tls.oversized",
+            || format!("{n} TLS connection(s) stopped being followed: a record or handshake message claimed more bytes than TLS allows (a damaged or hostile stream); their handshakes are left incomplete"),
+            None,
+            f,
+        );
         }
     }
 }
