@@ -375,6 +375,7 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
     let (tx, rx) = mpsc::sync_channel::<CaptureResult>(workers);
     let mut failed = 0;
     let mut write_error = None;
+    let mut last = None;
     let format = opts.format;
     let mut analyze_opts = opts.analyze.clone();
     analyze_opts.progress = false;
@@ -413,6 +414,9 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
             }
         }
         drop(tx);
+        // Each capture's rows are written when the next capture's arrive:
+        // the last one's go to `commit`, which writes its tables in
+        // parallel instead of one after the other here.
         for r in rx {
             if matches!(r.capture.status.as_str(), "damaged" | "unreadable") {
                 failed += 1;
@@ -426,9 +430,11 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                 ));
             }
             bar.done(r.capture.size, &bytes_done);
-            if write_error.is_none() {
-                if let Err(e) = writers.write(r) {
-                    write_error = Some(e);
+            if let Some(previous) = last.replace(r) {
+                if write_error.is_none() {
+                    if let Err(e) = writers.write(previous) {
+                        write_error = Some(e);
+                    }
                 }
             }
         }
@@ -441,7 +447,7 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
     if let Some(e) = write_error {
         return Err(e);
     }
-    writers.commit()?;
+    writers.commit(last)?;
     report::write(&opts.out, opts.format)?;
     Ok(BatchSummary {
         captures: files.len(),

@@ -1,7 +1,7 @@
 //! The batch's tables: `captures`, `findings`, `flows`, `dns`, `tls`, each
 //! written to a temporary name and renamed when the batch is complete.
 
-use super::{CaptureResult, TableRows};
+use super::{CaptureResult, CaptureRow, TableRows};
 use crate::report::flows_table::{TableFormat, TableSink};
 use polars::prelude::*;
 use std::fs::File;
@@ -79,39 +79,27 @@ impl TableSet {
     }
 
     pub fn write(&mut self, r: CaptureResult) -> Result<(), String> {
-        let err = |e: std::io::Error| format!("writing tables: {e}");
-        let [c, fi, fl, d, t] = &mut self.sinks[..] else {
-            return Err("table set".into());
-        };
-        c.1.write(&r.capture).map_err(err)?;
-        for (sink, rows) in [fi, fl, d, t].into_iter().zip(r.tables) {
-            match rows {
-                TableRows::Json(rows) => {
-                    for v in rows {
-                        sink.1.write_value(v).map_err(err)?;
-                    }
-                }
-                TableRows::Columns(b) => {
-                    let df = b.finish().map_err(|e| format!("writing tables: {e}"))?;
-                    sink.1.write_frame(df).map_err(err)?;
-                }
-                TableRows::Frame(df) => sink.1.write_frame(df).map_err(err)?,
-                TableRows::Failed(e) => return Err(e),
-            }
+        for ((_, sink), part) in self.sinks.iter_mut().zip(TablePart::split(r)) {
+            part.write_to(sink)?;
         }
         Ok(())
     }
 
-    /// Finish every table, then rename them all into place. The tables are
-    /// finished side by side (each encodes its last row group and footer):
-    /// this runs after the last worker, on an otherwise idle machine.
-    pub fn commit(mut self) -> Result<(), String> {
+    /// Write the last capture's rows, finish every table, then rename them
+    /// all into place. The tables are finished side by side (each writes
+    /// its part of `last`, then its last row group and footer): this runs
+    /// after the last worker, on an otherwise idle machine, so the last
+    /// capture is not written table after table on one thread first.
+    pub fn commit(mut self, last: Option<CaptureResult>) -> Result<(), String> {
         let sinks = std::mem::take(&mut self.sinks);
+        let mut parts = last.map(TablePart::split).into_iter().flatten();
         let done: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
             let handles: Vec<_> = sinks
                 .into_iter()
-                .map(|(dest, sink)| {
+                .map(|(dest, mut sink)| {
+                    let part = parts.next();
                     s.spawn(move || {
+                        part.map_or(Ok(()), |p| p.write_to(&mut sink))?;
                         sink.finish()
                             .map(|()| dest.clone())
                             .map_err(|e| format!("{}: {e}", dest.display()))
@@ -133,6 +121,38 @@ impl TableSet {
         }
         self.committed = true;
         Ok(())
+    }
+}
+
+/// One capture's share of one table, in [`TABLES`] order.
+enum TablePart {
+    Capture(Box<CaptureRow>),
+    Rows(TableRows),
+}
+
+impl TablePart {
+    fn split(r: CaptureResult) -> impl Iterator<Item = TablePart> {
+        std::iter::once(TablePart::Capture(Box::new(r.capture)))
+            .chain(r.tables.into_iter().map(TablePart::Rows))
+    }
+
+    fn write_to(self, sink: &mut TableSink<BufWriter<File>>) -> Result<(), String> {
+        let err = |e: std::io::Error| format!("writing tables: {e}");
+        match self {
+            TablePart::Capture(row) => sink.write(&*row).map_err(err),
+            TablePart::Rows(TableRows::Json(rows)) => {
+                for v in rows {
+                    sink.write_value(v).map_err(err)?;
+                }
+                Ok(())
+            }
+            TablePart::Rows(TableRows::Columns(b)) => {
+                let df = b.finish().map_err(|e| format!("writing tables: {e}"))?;
+                sink.write_frame(df).map_err(err)
+            }
+            TablePart::Rows(TableRows::Frame(df)) => sink.write_frame(df).map_err(err),
+            TablePart::Rows(TableRows::Failed(e)) => Err(e),
+        }
     }
 }
 
