@@ -414,10 +414,13 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
             }
         }
         drop(tx);
-        // Each capture's rows are written when the next capture's arrive:
-        // the last one's go to `commit`, which writes its tables in
-        // parallel instead of one after the other here.
+        // The last capture's rows go to `commit`, which writes its tables
+        // in parallel instead of one after the other here (every capture
+        // sends one result; a worker that died sends none, and then all
+        // rows are written here).
+        let mut received = 0;
         for r in rx {
+            received += 1;
             if matches!(r.capture.status.as_str(), "damaged" | "unreadable") {
                 failed += 1;
                 errors.push(format!(
@@ -430,11 +433,11 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                 ));
             }
             bar.done(r.capture.size, &bytes_done);
-            if let Some(previous) = last.replace(r) {
-                if write_error.is_none() {
-                    if let Err(e) = writers.write(previous) {
-                        write_error = Some(e);
-                    }
+            if received == files.len() {
+                last = Some(r);
+            } else if write_error.is_none() {
+                if let Err(e) = writers.write(r) {
+                    write_error = Some(e);
                 }
             }
         }
