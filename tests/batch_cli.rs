@@ -220,3 +220,45 @@ fn bad_shard_and_empty_inputs_are_usage_errors() {
     assert_eq!(r.status, 1);
     assert!(r.stderr.contains("no capture files"));
 }
+
+/// A batch run again into the same directory with another format: the
+/// report describes this run's tables, not the earlier ones left beside
+/// them, and `merge` refuses the directory rather than guess which is
+/// current (leaving its output untouched).
+#[test]
+fn report_reads_its_own_format_and_merge_refuses_two() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    let first = repo().join("captures/lab/tcp-syn-unanswered-refused.pcap");
+    let second = repo().join("captures/lab/dns-ndots-storm.pcap");
+    assert!(first.is_file() && second.is_file());
+    let r = run(&["batch", first.to_str().unwrap(), "-o", o, "-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    let r = run(&[
+        "batch",
+        second.to_str().unwrap(),
+        "-o",
+        o,
+        "--format",
+        "csv",
+        "-q",
+    ]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(out.join("captures.parquet").is_file() && out.join("captures.csv").is_file());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("dns-ndots-storm.pcap"), "{report}");
+    assert!(
+        !report.contains("tcp-syn-unanswered-refused.pcap"),
+        "{report}"
+    );
+
+    let merged = tmp.path().join("merged");
+    let r = run(&["merge", o, "-o", merged.to_str().unwrap()]);
+    assert_eq!(r.status, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("several formats"), "{}", r.stderr);
+    let left: Vec<_> = std::fs::read_dir(&merged)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "merge left {left:?}");
+}

@@ -60,7 +60,8 @@ pub struct CaptureRow {
     pub findings: u64,
     /// Worst finding severity, or `ok`.
     pub verdict: String,
-    /// `ok`, `truncated` (cut last record, still analysed), `damaged`, `unreadable`.
+    /// `ok`, `truncated` (cut last record, still analysed), `damaged`,
+    /// `unreadable`, `failed` (an internal error of capsift).
     pub status: String,
     pub error: Option<String>,
     /// Warning kinds, space-separated.
@@ -308,9 +309,23 @@ pub fn analyze_one(
                 tables: [finding_rows, flows, dns, tls],
             }
         }
-        Err(e) => CaptureResult {
+        Err(e) => CaptureResult::not_analysed(name, size, sha256, "unreadable", e, format),
+    }
+}
+
+impl CaptureResult {
+    /// A capture that yielded no rows: its `captures` row says why.
+    fn not_analysed(
+        capture: String,
+        size: u64,
+        sha256: String,
+        status: &str,
+        error: String,
+        format: TableFormat,
+    ) -> CaptureResult {
+        CaptureResult {
             capture: CaptureRow {
-                capture: name,
+                capture,
                 size,
                 sha256,
                 format: String::new(),
@@ -322,8 +337,8 @@ pub fn analyze_one(
                 flows: 0,
                 findings: 0,
                 verdict: "ok".to_string(),
-                status: "unreadable".to_string(),
-                error: Some(e),
+                status: status.to_string(),
+                error: Some(error),
                 warnings: String::new(),
             },
             tables: [
@@ -332,8 +347,46 @@ pub fn analyze_one(
                 TableRows::new(format),
                 TableRows::new(format),
             ],
-        },
+        }
     }
+}
+
+/// [`analyze_one`] and the frames of its rows, and if that panics (a bug in
+/// capsift, not bad input: no code path is meant to), a `failed` row for
+/// this capture instead of the end of the whole batch.
+fn analyze_guarded(
+    path: &Path,
+    opts: &AnalyzeOptions,
+    format: TableFormat,
+    bytes_done: &AtomicU64,
+    hash_pool: Option<&Arc<HashPool>>,
+) -> CaptureResult {
+    guard(path, format, || {
+        let mut r = analyze_one(path, opts, format, bytes_done, hash_pool);
+        r.tables = r.tables.map(TableRows::into_frame);
+        r
+    })
+}
+
+/// `run`, or the `failed` row of `path` if it panics.
+fn guard(path: &Path, format: TableFormat, run: impl FnOnce() -> CaptureResult) -> CaptureResult {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        CaptureResult::not_analysed(
+            path.display().to_string(),
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            String::new(),
+            "failed",
+            format!(
+                "capsift internal error (please report it, with this capture if you can): {what}"
+            ),
+            format,
+        )
+    })
 }
 
 /// What a batch did, for the exit status.
@@ -397,9 +450,13 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                         let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                         let Some(path) = next else { break };
                         bar.start(worker, &path);
-                        let mut r =
-                            analyze_one(&path, analyze_opts, format, bytes_done, Some(hash_pool));
-                        r.tables = r.tables.map(TableRows::into_frame);
+                        let r = analyze_guarded(
+                            &path,
+                            analyze_opts,
+                            format,
+                            bytes_done,
+                            Some(hash_pool),
+                        );
                         if tx.send(r).is_err() {
                             break;
                         }
@@ -416,12 +473,14 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
         drop(tx);
         // The last capture's rows go to `commit`, which writes its tables
         // in parallel instead of one after the other here (every capture
-        // sends one result; a worker that died sends none, and then all
-        // rows are written here).
+        // sends one result, also one whose analysis panicked).
         let mut received = 0;
         for r in rx {
             received += 1;
-            if matches!(r.capture.status.as_str(), "damaged" | "unreadable") {
+            if matches!(
+                r.capture.status.as_str(),
+                "damaged" | "unreadable" | "failed"
+            ) {
                 failed += 1;
                 errors.push(format!(
                     "{}: {}",
@@ -466,4 +525,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path, format: TableFormat) -> Result<usize,
     let n = tables::merge(dirs, out, format)?;
     report::write(out, format)?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_analysis_becomes_a_failed_row() {
+        let r = guard(Path::new("node-a.pcap"), TableFormat::Parquet, || {
+            panic!("index out of bounds")
+        });
+        assert_eq!(r.capture.status, "failed");
+        assert_eq!(r.capture.capture, "node-a.pcap");
+        let error = r.capture.error.unwrap_or_default();
+        assert!(error.contains("internal error") && error.contains("index out of bounds"));
+        assert!(r.tables.iter().all(|t| matches!(t, TableRows::Columns(_))));
+    }
 }

@@ -55,9 +55,11 @@ fn query(
 }
 
 /// Every query of the report, as (title, rows).
-fn compute(dir: &Path) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
+fn compute(dir: &Path, format: TableFormat) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
+    // Only the tables of this format: a directory may still hold another
+    // format's tables from an earlier batch.
     let load = |t: &str, columns: &[&str]| {
-        read_columns(dir, t, Some(columns)).map(|d| d.unwrap_or_default())
+        read_columns(dir, t, format, Some(columns)).map(|d| d.unwrap_or_default())
     };
     let captures = load(
         "captures",
@@ -190,8 +192,8 @@ fn cell(v: &Value) -> String {
 }
 
 /// Write `report.md` and `report.json` into `dir` (atomically).
-pub fn write(dir: &Path, _format: TableFormat) -> Result<(), String> {
-    let sections = compute(dir)?;
+pub fn write(dir: &Path, format: TableFormat) -> Result<(), String> {
+    let sections = compute(dir, format)?;
     let mut md = String::new();
     let _ = writeln!(md, "# capsift batch report\n");
     let _ = writeln!(md, "Tables in this directory: {}.\n", TABLES.join(", "));

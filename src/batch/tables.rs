@@ -35,17 +35,65 @@ fn tmp_of(p: &Path) -> PathBuf {
     p.with_file_name(format!(".{name}.capsift-tmp-{}", std::process::id()))
 }
 
-pub struct TableSet {
-    sinks: Vec<(PathBuf, TableSink<BufWriter<File>>)>,
-    /// Every table's destination, for removing the temporary files of a
-    /// batch that did not complete.
+/// Tables written under temporary names, renamed into place all together
+/// when every one is complete. Dropped before that (an error part-way), it
+/// removes the temporary files: no table that looks whole, no leftovers.
+pub struct TempTables {
     dests: Vec<PathBuf>,
     committed: bool,
 }
 
-impl Drop for TableSet {
-    /// A batch that stops with an error leaves no temporary file behind
-    /// (and, as before, no table that looks whole).
+impl TempTables {
+    pub fn new() -> TempTables {
+        TempTables {
+            dests: Vec::new(),
+            committed: false,
+        }
+    }
+
+    /// A new table: its temporary file, created now.
+    pub fn create(&mut self, dest: PathBuf) -> Result<File, String> {
+        let tmp = tmp_of(&dest);
+        let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        self.dests.push(dest);
+        Ok(file)
+    }
+
+    /// Sync every table to disk, then rename them all into place and sync
+    /// the directory, so that after a crash a table under its final name is
+    /// whole (as `report.md` and every other output of capsift).
+    pub fn commit(mut self) -> Result<(), String> {
+        for dest in &self.dests {
+            let tmp = tmp_of(dest);
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        }
+        for dest in &self.dests {
+            std::fs::rename(tmp_of(dest), dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        }
+        self.committed = true;
+        if let Some(dir) = self.dests.first().and_then(|d| d.parent()) {
+            // Best effort: the renames are done; a directory that cannot be
+            // opened for syncing (some network file systems) is not an error.
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            let _ = File::open(dir).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+}
+
+impl Default for TempTables {
+    fn default() -> Self {
+        TempTables::new()
+    }
+}
+
+impl Drop for TempTables {
     fn drop(&mut self) {
         if !self.committed {
             for dest in &self.dests {
@@ -55,20 +103,22 @@ impl Drop for TableSet {
     }
 }
 
+pub struct TableSet {
+    sinks: Vec<(PathBuf, TableSink<BufWriter<File>>)>,
+    temps: TempTables,
+}
+
 impl TableSet {
     pub fn create(dir: &Path, f: TableFormat) -> Result<TableSet, String> {
         // Built as the files are created, so a failure part-way removes
-        // the ones already made (Drop).
+        // the ones already made (Drop of `temps`).
         let mut set = TableSet {
             sinks: Vec::new(),
-            dests: Vec::new(),
-            committed: false,
+            temps: TempTables::new(),
         };
         for t in TABLES {
             let dest = path_of(dir, t, f);
-            let tmp = tmp_of(&dest);
-            let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-            set.dests.push(dest.clone());
+            let file = set.temps.create(dest.clone())?;
             set.sinks.push((
                 dest,
                 TableSink::new(BufWriter::with_capacity(1 << 20, file), f)
@@ -90,10 +140,10 @@ impl TableSet {
     /// its part of `last`, then its last row group and footer): this runs
     /// after the last worker, on an otherwise idle machine, so the last
     /// capture is not written table after table on one thread first.
-    pub fn commit(mut self, last: Option<CaptureResult>) -> Result<(), String> {
-        let sinks = std::mem::take(&mut self.sinks);
+    pub fn commit(self, last: Option<CaptureResult>) -> Result<(), String> {
+        let TableSet { sinks, temps } = self;
         let mut parts = last.map(TablePart::split).into_iter().flatten();
-        let done: Vec<Result<PathBuf, String>> = std::thread::scope(|s| {
+        let done: Vec<Result<(), String>> = std::thread::scope(|s| {
             let handles: Vec<_> = sinks
                 .into_iter()
                 .map(|(dest, mut sink)| {
@@ -101,7 +151,6 @@ impl TableSet {
                     s.spawn(move || {
                         part.map_or(Ok(()), |p| p.write_to(&mut sink))?;
                         sink.finish()
-                            .map(|()| dest.clone())
                             .map_err(|e| format!("{}: {e}", dest.display()))
                     })
                 })
@@ -114,13 +163,8 @@ impl TableSet {
                 })
                 .collect()
         });
-        let done = done.into_iter().collect::<Result<Vec<_>, _>>()?;
-        for dest in done {
-            let tmp = tmp_of(&dest);
-            std::fs::rename(&tmp, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
-        }
-        self.committed = true;
-        Ok(())
+        done.into_iter().collect::<Result<Vec<()>, _>>()?;
+        temps.commit()
     }
 }
 
@@ -156,9 +200,36 @@ impl TablePart {
     }
 }
 
-/// Read a table written by a batch, whatever its format.
-pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
-    read_columns(dir, table, None)
+/// The format of the batch output in `dir`, from its `captures` table.
+/// Tables of two formats side by side (a batch run again into the same
+/// directory with another `--format`) are refused: which one is current
+/// cannot be told.
+pub fn format_of(dir: &Path) -> Result<TableFormat, String> {
+    let present: Vec<TableFormat> = [TableFormat::Parquet, TableFormat::Ndjson, TableFormat::Csv]
+        .into_iter()
+        .filter(|f| path_of(dir, "captures", *f).exists())
+        .collect();
+    match present[..] {
+        [f] => Ok(f),
+        [] => Err(format!(
+            "{}: no captures table (is it a capsift batch output?)",
+            dir.display()
+        )),
+        _ => Err(format!(
+            "{}: tables in several formats ({}): remove the ones of the earlier batch",
+            dir.display(),
+            present
+                .iter()
+                .map(|f| format!("captures.{}", extension(*f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// Read a table written by a batch in format `f`; `None` if it is not there.
+pub fn read(dir: &Path, table: &str, f: TableFormat) -> Result<Option<DataFrame>, String> {
+    read_columns(dir, table, f, None)
 }
 
 /// Read only `columns` of a table (those it has). Parquet reads just those
@@ -168,61 +239,68 @@ pub fn read(dir: &Path, table: &str) -> Result<Option<DataFrame>, String> {
 pub fn read_columns(
     dir: &Path,
     table: &str,
+    f: TableFormat,
     columns: Option<&[&str]>,
 ) -> Result<Option<DataFrame>, String> {
-    for f in [TableFormat::Parquet, TableFormat::Ndjson, TableFormat::Csv] {
-        let p = path_of(dir, table, f);
-        if !p.exists() {
-            continue;
-        }
-        let err = |e: PolarsError| format!("{}: {e}", p.display());
-        let file = File::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) == 0 {
-            return Ok(Some(DataFrame::empty()));
-        }
-        let df = match f {
-            TableFormat::Parquet => {
-                let mut reader = ParquetReader::new(file);
-                if let Some(wanted) = columns {
-                    let schema = reader.schema().map_err(err)?;
-                    let present = wanted
-                        .iter()
-                        .filter(|c| schema.contains(c))
-                        .map(|c| c.to_string())
-                        .collect();
-                    reader = reader.with_columns(Some(present));
-                }
-                return reader.finish().map(Some).map_err(err);
-            }
-            TableFormat::Ndjson => JsonReader::new(file)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish()
-                .map_err(err)?,
-            TableFormat::Csv => CsvReadOptions::default()
-                .with_has_header(true)
-                .into_reader_with_file_handle(file)
-                .finish()
-                .map_err(err)?,
-        };
-        return Ok(Some(match columns {
-            Some(wanted) => {
-                let present: Vec<&str> = wanted
-                    .iter()
-                    .copied()
-                    .filter(|c| df.column(c).is_ok())
-                    .collect();
-                df.select(present).map_err(err)?
-            }
-            None => df,
-        }));
+    let p = path_of(dir, table, f);
+    if !p.exists() {
+        return Ok(None);
     }
-    Ok(None)
+    let err = |e: PolarsError| format!("{}: {e}", p.display());
+    let file = File::open(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    if std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) == 0 {
+        return Ok(Some(DataFrame::empty()));
+    }
+    let df = match f {
+        TableFormat::Parquet => {
+            let mut reader = ParquetReader::new(file);
+            if let Some(wanted) = columns {
+                let schema = reader.schema().map_err(err)?;
+                let present = wanted
+                    .iter()
+                    .filter(|c| schema.contains(c))
+                    .map(|c| c.to_string())
+                    .collect();
+                reader = reader.with_columns(Some(present));
+            }
+            return reader.finish().map(Some).map_err(err);
+        }
+        TableFormat::Ndjson => JsonReader::new(file)
+            .with_json_format(JsonFormat::JsonLines)
+            .infer_schema_len(None)
+            .finish()
+            .map_err(err)?,
+        // Types from every row, not the first 100: a column whose first
+        // rows all look like numbers (`frames` = "42") may hold text later
+        // ("42 57"), and a guess from the start would fail on it.
+        TableFormat::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .into_reader_with_file_handle(file)
+            .finish()
+            .map_err(err)?,
+    };
+    Ok(Some(match columns {
+        Some(wanted) => {
+            let present: Vec<&str> = wanted
+                .iter()
+                .copied()
+                .filter(|c| df.column(c).is_ok())
+                .collect();
+            df.select(present).map_err(err)?
+        }
+        None => df,
+    }))
 }
 
-/// Write a DataFrame as a table, atomically.
-pub fn write_frame(df: &mut DataFrame, dest: &Path, f: TableFormat) -> Result<(), String> {
-    let tmp = tmp_of(dest);
-    let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+/// Write a DataFrame as a table, under its temporary name in `temps`.
+fn write_frame(
+    temps: &mut TempTables,
+    df: &mut DataFrame,
+    dest: &Path,
+    f: TableFormat,
+) -> Result<(), String> {
+    let file = temps.create(dest.to_path_buf())?;
     let err = |e: PolarsError| format!("{}: {e}", dest.display());
     match f {
         TableFormat::Parquet => {
@@ -239,16 +317,23 @@ pub fn write_frame(df: &mut DataFrame, dest: &Path, f: TableFormat) -> Result<()
             .finish(df)
             .map_err(err)?,
     }
-    std::fs::rename(&tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+    Ok(())
 }
 
 /// Concatenate each table of `dirs` into `out`; returns the captures merged.
+/// All five tables are written before any is renamed into place: a merge
+/// that fails part-way (a shard without a table) changes nothing in `out`.
 pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, String> {
+    let formats = dirs
+        .iter()
+        .map(|d| format_of(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut temps = TempTables::new();
     let mut captures = 0;
     for t in TABLES {
         let mut frames: Vec<DataFrame> = Vec::new();
-        for d in dirs {
-            match read(d, t)? {
+        for (d, df) in dirs.iter().zip(&formats) {
+            match read(d, t, *df)? {
                 Some(df) if df.height() > 0 => frames.push(df),
                 Some(_) => {}
                 None => {
@@ -279,7 +364,64 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
         if t == "captures" {
             captures = merged.height();
         }
-        write_frame(&mut merged, &path_of(out, t, f), f)?;
+        write_frame(&mut temps, &mut merged, &path_of(out, t, f), f)?;
     }
+    temps.commit()?;
     Ok(captures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_types_come_from_every_row() {
+        // 150 rows whose `frames` look like numbers, then one that does not.
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::from("capture,frames\n");
+        for i in 0..150 {
+            text.push_str(&format!("a.pcap,{i}\n"));
+        }
+        text.push_str("a.pcap,42 57\n");
+        std::fs::write(path_of(dir.path(), "findings", TableFormat::Csv), text).unwrap();
+        let df = read(dir.path(), "findings", TableFormat::Csv)
+            .unwrap()
+            .unwrap();
+        assert_eq!(df.height(), 151);
+        assert_eq!(df.column("frames").unwrap().dtype(), &DataType::String);
+    }
+
+    #[test]
+    fn temp_tables_are_removed_unless_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("flows.csv");
+        let mut temps = TempTables::new();
+        temps.create(dest.clone()).unwrap();
+        assert!(tmp_of(&dest).is_file());
+        drop(temps);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let mut temps = TempTables::new();
+        temps.create(dest.clone()).unwrap();
+        temps.commit().unwrap();
+        assert!(dest.is_file() && !tmp_of(&dest).exists());
+    }
+
+    #[test]
+    fn a_directory_with_two_formats_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(format_of(dir.path())
+            .unwrap_err()
+            .contains("no captures table"));
+        std::fs::write(
+            path_of(dir.path(), "captures", TableFormat::Csv),
+            "capture\n",
+        )
+        .unwrap();
+        assert_eq!(format_of(dir.path()).unwrap(), TableFormat::Csv);
+        std::fs::write(path_of(dir.path(), "captures", TableFormat::Ndjson), "").unwrap();
+        assert!(format_of(dir.path())
+            .unwrap_err()
+            .contains("several formats"));
+    }
 }
