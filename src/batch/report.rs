@@ -2,7 +2,7 @@
 //! polars from the batch's tables, so a merged set of shards gets the same
 //! report as one run.
 
-use super::tables::{read_columns, TABLES};
+use super::tables::{for_each_chunk, read_columns, TABLES};
 use crate::report::flows_table::TableFormat;
 use polars::prelude::*;
 use serde_json::{json, Value};
@@ -54,6 +54,68 @@ fn query(
         .map_err(|e| format!("report: {e}"))
 }
 
+/// The flows columns the report uses.
+const FLOW_COLUMNS: [&str; 9] = [
+    "capture",
+    "flow_id",
+    "tunnel",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "retransmissions",
+    "state",
+];
+
+/// The only flows the report's queries look at: those whose SYNs went
+/// unanswered, and each piece's 10 with most retransmissions (the top 10 of
+/// the table is among them). Read piece by piece, so the report's memory
+/// follows those rows, not the flows table (which grows with every
+/// capture of a batch).
+fn interesting_flows(dir: &Path, format: TableFormat) -> Result<DataFrame, String> {
+    let err = |e: PolarsError| format!("report: {e}");
+    let mut kept: Option<DataFrame> = None;
+    for_each_chunk(dir, "flows", format, Some(&FLOW_COLUMNS), |df| {
+        if !FLOW_COLUMNS.iter().all(|c| df.column(c).is_ok()) {
+            return Ok(false);
+        }
+        let syn = df
+            .clone()
+            .lazy()
+            .filter(col("state").eq(lit("syn_unanswered")));
+        let top = df
+            .lazy()
+            .filter(col("retransmissions").gt(lit(0)))
+            .sort_by_exprs(
+                [col("retransmissions"), col("capture"), col("flow_id")],
+                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+            )
+            .limit(10);
+        let mut pieces = vec![syn, top];
+        if let Some(k) = kept.take() {
+            pieces.push(k.lazy());
+        }
+        let mut both = concat(
+            pieces,
+            UnionArgs {
+                to_supertypes: true,
+                ..Default::default()
+            },
+        )
+        .and_then(|lf| lf.collect())
+        .map_err(err)?;
+        // A flow both unanswered and retransmitted is in both pieces once.
+        both = both
+            .lazy()
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .collect()
+            .map_err(err)?;
+        kept = Some(both);
+        Ok(true)
+    })?;
+    Ok(kept.unwrap_or_default())
+}
+
 /// Every query of the report, as (title, rows).
 fn compute(dir: &Path, format: TableFormat) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
     // Only the tables of this format: a directory may still hold another
@@ -68,20 +130,7 @@ fn compute(dir: &Path, format: TableFormat) -> Result<Vec<(&'static str, Vec<Val
         ],
     )?;
     let findings = load("findings", &["kind", "key", "capture", "severity", "title"])?;
-    let flows = load(
-        "flows",
-        &[
-            "capture",
-            "flow_id",
-            "tunnel",
-            "src_ip",
-            "src_port",
-            "dst_ip",
-            "dst_port",
-            "retransmissions",
-            "state",
-        ],
-    )?;
+    let flows = interesting_flows(dir, format)?;
     let mut out = Vec::new();
 
     let per_capture = query(
@@ -243,4 +292,89 @@ pub fn write(dir: &Path, format: TableFormat) -> Result<(), String> {
         "report.json",
         &serde_json::to_string_pretty(&Value::Object(js)).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::flows_table::TableSink;
+    use std::io::BufWriter;
+
+    #[test]
+    fn flows_read_in_pieces_give_the_whole_table_answers() {
+        // Three pieces; the largest retransmission counts spread over them.
+        let dir = tempfile::tempdir().unwrap();
+        let n = 150_000usize;
+        let rows: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "capture": format!("node-{}.pcap", i % 7),
+                    "flow_id": i,
+                    "tunnel": "",
+                    "src_ip": "10.0.0.1",
+                    "src_port": 40000 + (i % 20000),
+                    "dst_ip": format!("10.96.0.{}", i % 5),
+                    "dst_port": 443,
+                    "retransmissions": (i * 7919) % 100_003,
+                    "state": if i % 97 == 0 { "syn_unanswered" } else { "closed" },
+                })
+            })
+            .collect();
+        let path = super::super::tables::path_of(dir.path(), "flows", TableFormat::Parquet);
+        let mut sink = TableSink::new(
+            BufWriter::new(std::fs::File::create(&path).unwrap()),
+            TableFormat::Parquet,
+        )
+        .with_batch_rows(4096);
+        for r in &rows {
+            sink.write_value(r.clone()).unwrap();
+        }
+        sink.finish().unwrap();
+
+        let kept = interesting_flows(dir.path(), TableFormat::Parquet).unwrap();
+        let whole = read_columns(
+            dir.path(),
+            "flows",
+            TableFormat::Parquet,
+            Some(&FLOW_COLUMNS),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(kept.height() < whole.height() / 50);
+        let top = |df: &DataFrame| {
+            df.clone()
+                .lazy()
+                .filter(col("retransmissions").gt(lit(0)))
+                .sort_by_exprs(
+                    [col("retransmissions"), col("capture"), col("flow_id")],
+                    SortMultipleOptions::default()
+                        .with_order_descending_multi([true, false, false]),
+                )
+                .limit(10)
+                .collect()
+                .unwrap()
+        };
+        assert!(top(&kept).equals(&top(&whole)));
+        let syn = |df: &DataFrame| {
+            df.clone()
+                .lazy()
+                .filter(col("state").eq(lit("syn_unanswered")))
+                .group_by([col("dst_ip")])
+                .agg([len().alias("n")])
+                .sort(["dst_ip"], Default::default())
+                .collect()
+                .unwrap()
+        };
+        assert!(syn(&kept).equals(&syn(&whole)));
+        assert_eq!(
+            syn(&kept)
+                .column("n")
+                .unwrap()
+                .sum_reduce()
+                .unwrap()
+                .value()
+                .extract::<u64>(),
+            Some((n as u64).div_ceil(97))
+        );
+    }
 }

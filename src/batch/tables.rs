@@ -293,6 +293,64 @@ pub fn read_columns(
     }))
 }
 
+/// Rows per piece when a table is read back in pieces (merge, report).
+const READ_CHUNK_ROWS: usize = 65_536;
+
+/// Call `each` on table `table` of `dir` (format `f`) piece by piece, in
+/// row order, with only `columns` (those it has) when given. Parquet is
+/// read a slice of row groups at a time, so memory follows the piece, not
+/// the table (a merged Kubernetes-wide batch can have hundreds of millions
+/// of flows); CSV and NDJSON are read whole, as one piece. `each` returns
+/// whether to go on. Returns whether the table exists.
+pub fn for_each_chunk(
+    dir: &Path,
+    table: &str,
+    f: TableFormat,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(DataFrame) -> Result<bool, String>,
+) -> Result<bool, String> {
+    let p = path_of(dir, table, f);
+    if !p.exists() {
+        return Ok(false);
+    }
+    if f != TableFormat::Parquet || std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0) == 0 {
+        if let Some(df) = read_columns(dir, table, f, columns)? {
+            each(df)?;
+        }
+        return Ok(true);
+    }
+    let err = |e: PolarsError| format!("{}: {e}", p.display());
+    let open = || File::open(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut reader = ParquetReader::new(open()?);
+    let metadata = reader.get_metadata().map_err(err)?.clone();
+    let schema = reader.schema().map_err(err)?;
+    let wanted: Option<Vec<String>> = columns.map(|w| {
+        w.iter()
+            .filter(|c| schema.contains(c))
+            .map(|c| c.to_string())
+            .collect()
+    });
+    if wanted.as_ref().is_some_and(|w| w.is_empty()) {
+        return Ok(true);
+    }
+    let mut offset = 0;
+    while offset < metadata.num_rows {
+        let mut reader = ParquetReader::new(open()?);
+        // The footer once, not once per piece.
+        reader.set_metadata(metadata.clone());
+        let df = reader
+            .with_columns(wanted.clone())
+            .with_slice(Some((offset, READ_CHUNK_ROWS)))
+            .finish()
+            .map_err(err)?;
+        offset += READ_CHUNK_ROWS;
+        if !each(df)? {
+            break;
+        }
+    }
+    Ok(true)
+}
+
 /// Write a DataFrame as a table, under its temporary name in `temps`.
 fn write_frame(
     temps: &mut TempTables,
@@ -321,8 +379,10 @@ fn write_frame(
 }
 
 /// Concatenate each table of `dirs` into `out`; returns the captures merged.
-/// All five tables are written before any is renamed into place: a merge
-/// that fails part-way (a shard without a table) changes nothing in `out`.
+/// Tables are copied piece by piece ([`for_each_chunk`]), so memory
+/// follows a piece of a Parquet table, not the merged total. All five
+/// tables are written before any is renamed into place: a merge that fails
+/// part-way (a shard without a table) changes nothing in `out`.
 pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, String> {
     let formats = dirs
         .iter()
@@ -331,43 +391,118 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
     let mut temps = TempTables::new();
     let mut captures = 0;
     for t in TABLES {
-        let mut frames: Vec<DataFrame> = Vec::new();
-        for (d, df) in dirs.iter().zip(&formats) {
-            match read(d, t, *df)? {
-                Some(df) if df.height() > 0 => frames.push(df),
-                Some(_) => {}
-                None => {
-                    return Err(format!(
-                        "{}: no {t} table (is it a capsift batch output?)",
-                        d.display()
-                    ))
-                }
-            }
-        }
-        let mut merged = match frames.len() {
-            0 => DataFrame::empty(),
-            _ => {
-                let lfs: Vec<LazyFrame> = frames.into_iter().map(|df| df.lazy()).collect();
-                // Shards of one capsift version share each table's columns;
-                // a type inferred differently (all nulls) is widened.
-                concat(
-                    lfs,
-                    UnionArgs {
-                        to_supertypes: true,
-                        ..Default::default()
-                    },
-                )
-                .and_then(|lf| lf.collect())
-                .map_err(|e| format!("merging {t}: {e}"))?
-            }
+        let missing = |d: &Path| {
+            format!(
+                "{}: no {t} table (is it a capsift batch output?)",
+                d.display()
+            )
         };
-        if t == "captures" {
-            captures = merged.height();
+        // The merged columns: shards of one capsift version share each
+        // table's columns; a type inferred differently (a column all null
+        // in one shard) is widened to what both hold.
+        let mut empties = Vec::new();
+        for (d, fd) in dirs.iter().zip(&formats) {
+            let found = for_each_chunk(d, t, *fd, None, |df| {
+                if df.height() == 0 {
+                    return Ok(true);
+                }
+                empties.push(df.clear().lazy());
+                Ok(false)
+            })?;
+            if !found {
+                return Err(missing(d));
+            }
         }
-        write_frame(&mut temps, &mut merged, &path_of(out, t, f), f)?;
+        let dest = path_of(out, t, f);
+        if empties.is_empty() {
+            write_frame(&mut temps, &mut DataFrame::empty(), &dest, f)?;
+            continue;
+        }
+        let schema = concat(
+            empties,
+            UnionArgs {
+                to_supertypes: true,
+                ..Default::default()
+            },
+        )
+        .and_then(|lf| lf.collect())
+        .map_err(|e| format!("merging {t}: {e}"))?
+        .schema()
+        .as_ref()
+        .clone();
+        let file = temps.create(dest.clone())?;
+        let mut sink = MergeSink::new(BufWriter::with_capacity(1 << 20, file), f);
+        let err = |e: PolarsError| format!("merging {t}: {e}");
+        for (d, fd) in dirs.iter().zip(&formats) {
+            for_each_chunk(d, t, *fd, None, |df| {
+                if df.height() == 0 {
+                    return Ok(true);
+                }
+                if t == "captures" {
+                    captures += df.height();
+                }
+                let df = crate::report::parquet::conform(df, &schema).map_err(err)?;
+                sink.write(df).map_err(err)?;
+                Ok(true)
+            })?;
+        }
+        sink.finish()
+            .map_err(|e| format!("{}: {e}", dest.display()))?;
     }
     temps.commit()?;
     Ok(captures)
+}
+
+/// The merged table being written, a piece at a time.
+enum MergeSink {
+    Parquet(Box<crate::report::parquet::ParquetTable<BufWriter<File>>>),
+    Text {
+        out: BufWriter<File>,
+        format: TableFormat,
+        header_done: bool,
+    },
+}
+
+impl MergeSink {
+    fn new(out: BufWriter<File>, f: TableFormat) -> MergeSink {
+        match f {
+            TableFormat::Parquet => {
+                MergeSink::Parquet(Box::new(crate::report::parquet::ParquetTable::new(out)))
+            }
+            format => MergeSink::Text {
+                out,
+                format,
+                header_done: false,
+            },
+        }
+    }
+
+    fn write(&mut self, mut df: DataFrame) -> PolarsResult<()> {
+        match self {
+            MergeSink::Parquet(p) => p.push_frame(df),
+            MergeSink::Text {
+                out,
+                format: TableFormat::Csv,
+                header_done,
+            } => {
+                CsvWriter::new(&mut *out)
+                    .include_header(!*header_done)
+                    .finish(&mut df)?;
+                *header_done = true;
+                Ok(())
+            }
+            MergeSink::Text { out, .. } => JsonWriter::new(&mut *out)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(&mut df),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            MergeSink::Parquet(p) => p.finish().map_err(|e| std::io::Error::other(e.to_string())),
+            MergeSink::Text { mut out, .. } => std::io::Write::flush(&mut out),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +540,69 @@ mod tests {
         temps.create(dest.clone()).unwrap();
         temps.commit().unwrap();
         assert!(dest.is_file() && !tmp_of(&dest).exists());
+    }
+
+    /// A flows-like table of `n` rows in `dir`, as a batch writes it.
+    fn flows_table(dir: &Path, n: usize, f: TableFormat) {
+        let rows: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({
+                    "capture": format!("node-{}.pcap", i % 7),
+                    "flow_id": i,
+                    "tunnel": "",
+                    "src_ip": "10.0.0.1",
+                    "src_port": 40000 + (i % 20000),
+                    "dst_ip": format!("10.96.0.{}", i % 5),
+                    "dst_port": 443,
+                    "retransmissions": (i * 7919) % 1000,
+                    "state": if i % 97 == 0 { "syn_unanswered" } else { "closed" },
+                })
+            })
+            .collect();
+        let file = File::create(path_of(dir, "flows", f)).unwrap();
+        let mut sink = TableSink::new(BufWriter::new(file), f).with_batch_rows(BATCH_ROWS);
+        for r in &rows {
+            sink.write_value(r.clone()).unwrap();
+        }
+        sink.finish().unwrap();
+    }
+
+    #[test]
+    fn parquet_is_read_in_pieces_and_merged_whole() {
+        let n = 2 * READ_CHUNK_ROWS + 1000;
+        let shard = tempfile::tempdir().unwrap();
+        flows_table(shard.path(), n, TableFormat::Parquet);
+        let mut pieces = Vec::new();
+        for_each_chunk(
+            shard.path(),
+            "flows",
+            TableFormat::Parquet,
+            Some(&["flow_id"]),
+            |df| {
+                assert_eq!(df.width(), 1);
+                pieces.push(df.height());
+                Ok(true)
+            },
+        )
+        .unwrap();
+        assert_eq!(pieces, vec![READ_CHUNK_ROWS, READ_CHUNK_ROWS, 1000]);
+        // The other tables, empty, so the directory is a batch output.
+        for t in ["captures", "findings", "dns", "tls"] {
+            let file = File::create(path_of(shard.path(), t, TableFormat::Parquet)).unwrap();
+            TableSink::new(BufWriter::new(file), TableFormat::Parquet)
+                .finish()
+                .unwrap();
+        }
+        let out = tempfile::tempdir().unwrap();
+        for f in [TableFormat::Parquet, TableFormat::Csv] {
+            merge(&[shard.path().to_path_buf()], out.path(), f).unwrap();
+            let a = read(shard.path(), "flows", TableFormat::Parquet)
+                .unwrap()
+                .unwrap();
+            let b = read(out.path(), "flows", f).unwrap().unwrap();
+            assert_eq!(b.height(), n);
+            assert!(a.equals_missing(&b), "{f:?}");
+        }
     }
 
     #[test]

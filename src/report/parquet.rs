@@ -33,7 +33,7 @@ pub fn rows_to_frame<T: serde::Serialize>(rows: &[T]) -> PolarsResult<DataFrame>
 /// `df` with the columns, order and types of `schema`: a column all null in
 /// one capture may have been typed differently from the file's first
 /// frame, so types are cast (not strictly) and missing columns are nulls.
-fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
+pub fn conform(df: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
     if df.schema().as_ref() == schema {
         return Ok(df);
     }
