@@ -88,7 +88,7 @@ impl<W: Write> ParquetTable<W> {
         self.rows
             .push(row)
             .map_err(|e| polars_err!(ComputeError: "{e}"))?;
-        if self.rows.len() >= self.batch_rows {
+        if self.rows.len() >= self.group_rows() {
             self.flush()?;
         }
         Ok(())
@@ -115,11 +115,21 @@ impl<W: Write> ParquetTable<W> {
         if self
             .frames
             .as_ref()
-            .is_some_and(|f| f.height() >= self.batch_rows)
+            .is_some_and(|f| f.height() >= self.group_rows())
         {
             self.flush_frames()?;
         }
         Ok(())
+    }
+
+    /// Rows of the next row group: `batch_rows` at first, then a sixteenth
+    /// of what is written, up to [`BATCH_ROWS`]. Small groups keep the
+    /// batch writer's encoding beside the workers; growing ones keep a
+    /// table of hundreds of millions of rows (a Kubernetes-wide batch) to
+    /// thousands of row groups, not a footer of hundreds of megabytes.
+    fn group_rows(&self) -> usize {
+        let grown = usize::try_from(self.written / 16).unwrap_or(usize::MAX);
+        grown.clamp(self.batch_rows, self.batch_rows.max(BATCH_ROWS))
     }
 
     fn flush_frames(&mut self) -> PolarsResult<()> {
@@ -205,6 +215,18 @@ mod tests {
             &DataType::Boolean
         );
         assert_eq!(df.column("state").unwrap().dtype(), &DataType::String);
+    }
+
+    #[test]
+    fn row_groups_grow_with_the_table() {
+        let mut t = ParquetTable::new(Vec::new()).with_batch_rows(4096);
+        assert_eq!(t.group_rows(), 4096);
+        t.written = 16 * 10_000;
+        assert_eq!(t.group_rows(), 10_000);
+        t.written = 16_000_000_000;
+        assert_eq!(t.group_rows(), BATCH_ROWS);
+        let big = ParquetTable::new(Vec::new()).with_batch_rows(100_000);
+        assert_eq!(big.group_rows(), 100_000);
     }
 
     #[test]
