@@ -51,8 +51,11 @@ impl TempTables {
         }
     }
 
-    /// A new table: its temporary file, created now.
+    /// A new table: its temporary file, created now. Temporary files of
+    /// the same table left by a batch that was killed (its process is gone)
+    /// are removed first.
     pub fn create(&mut self, dest: PathBuf) -> Result<File, String> {
+        remove_orphans(&dest);
         let tmp = tmp_of(&dest);
         let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
         self.dests.push(dest);
@@ -84,6 +87,39 @@ impl TempTables {
             let _ = File::open(dir).and_then(|d| d.sync_all());
         }
         Ok(())
+    }
+}
+
+/// Remove `dest`'s temporary files whose process no longer runs (a batch
+/// killed by SIGKILL or the OOM killer cannot clean up after itself). Only
+/// where `/proc` tells which processes run; elsewhere they stay.
+fn remove_orphans(dest: &Path) {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let prefix = format!(".{}.capsift-tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let gone = pid.parse::<u32>().is_ok_and(|pid| {
+            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if gone {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
@@ -603,6 +639,30 @@ mod tests {
             assert_eq!(b.height(), n);
             assert!(a.equals_missing(&b), "{f:?}");
         }
+    }
+
+    #[test]
+    fn temporary_files_of_a_killed_batch_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("flows.parquet");
+        // A process id above the kernel's limit (2^22) never runs.
+        let orphan = dir.path().join(".flows.parquet.capsift-tmp-4999999");
+        let running = dir
+            .path()
+            .join(format!(".flows.parquet.capsift-tmp-{}", std::process::id()));
+        let other = dir.path().join(".dns.parquet.capsift-tmp-4999999");
+        for f in [&orphan, &other] {
+            std::fs::write(f, b"partial").unwrap();
+        }
+        let mut temps = TempTables::new();
+        temps.create(dest.clone()).unwrap();
+        assert!(!orphan.exists(), "the orphan of this table is removed");
+        assert!(other.exists(), "another table's files are left alone");
+        assert!(
+            running.exists(),
+            "this process's own temporary file is kept"
+        );
+        drop(temps);
     }
 
     #[test]
