@@ -351,24 +351,9 @@ impl CaptureResult {
     }
 }
 
-/// [`analyze_one`] and the frames of its rows, and if that panics (a bug in
-/// capsift, not bad input: no code path is meant to), a `failed` row for
-/// this capture instead of the end of the whole batch.
-fn analyze_guarded(
-    path: &Path,
-    opts: &AnalyzeOptions,
-    format: TableFormat,
-    bytes_done: &AtomicU64,
-    hash_pool: Option<&Arc<HashPool>>,
-) -> CaptureResult {
-    guard(path, format, || {
-        let mut r = analyze_one(path, opts, format, bytes_done, hash_pool);
-        r.tables = r.tables.map(TableRows::into_frame);
-        r
-    })
-}
-
-/// `run`, or the `failed` row of `path` if it panics.
+/// `run`, or, if it panics (a bug in capsift, not bad input: no code path
+/// is meant to), a `failed` row for `path` instead of the end of the whole
+/// batch.
 fn guard(path: &Path, format: TableFormat, run: impl FnOnce() -> CaptureResult) -> CaptureResult {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).unwrap_or_else(|panic| {
         let what = panic
@@ -450,13 +435,17 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                         let next = queue.lock().ok().and_then(|mut q| q.pop_front());
                         let Some(path) = next else { break };
                         bar.start(worker, &path);
-                        let r = analyze_guarded(
-                            &path,
-                            analyze_opts,
-                            format,
-                            bytes_done,
-                            Some(hash_pool),
-                        );
+                        let r = guard(&path, format, || {
+                            let mut r = analyze_one(
+                                &path,
+                                analyze_opts,
+                                format,
+                                bytes_done,
+                                Some(hash_pool),
+                            );
+                            r.tables = r.tables.map(TableRows::into_frame);
+                            r
+                        });
                         if tx.send(r).is_err() {
                             break;
                         }

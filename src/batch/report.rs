@@ -297,39 +297,13 @@ pub fn write(dir: &Path, format: TableFormat) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::flows_table::TableSink;
-    use std::io::BufWriter;
 
     #[test]
     fn flows_read_in_pieces_give_the_whole_table_answers() {
         // Three pieces; the largest retransmission counts spread over them.
         let dir = tempfile::tempdir().unwrap();
         let n = 150_000usize;
-        let rows: Vec<Value> = (0..n)
-            .map(|i| {
-                json!({
-                    "capture": format!("node-{}.pcap", i % 7),
-                    "flow_id": i,
-                    "tunnel": "",
-                    "src_ip": "10.0.0.1",
-                    "src_port": 40000 + (i % 20000),
-                    "dst_ip": format!("10.96.0.{}", i % 5),
-                    "dst_port": 443,
-                    "retransmissions": (i * 7919) % 100_003,
-                    "state": if i % 97 == 0 { "syn_unanswered" } else { "closed" },
-                })
-            })
-            .collect();
-        let path = super::super::tables::path_of(dir.path(), "flows", TableFormat::Parquet);
-        let mut sink = TableSink::new(
-            BufWriter::new(std::fs::File::create(&path).unwrap()),
-            TableFormat::Parquet,
-        )
-        .with_batch_rows(4096);
-        for r in &rows {
-            sink.write_value(r.clone()).unwrap();
-        }
-        sink.finish().unwrap();
+        crate::batch::tables::tests::flows_table(dir.path(), n, TableFormat::Parquet);
 
         let kept = interesting_flows(dir.path(), TableFormat::Parquet).unwrap();
         let whole = read_columns(

@@ -38,19 +38,13 @@ fn tmp_of(p: &Path) -> PathBuf {
 /// Tables written under temporary names, renamed into place all together
 /// when every one is complete. Dropped before that (an error part-way), it
 /// removes the temporary files: no table that looks whole, no leftovers.
+#[derive(Default)]
 pub struct TempTables {
     dests: Vec<PathBuf>,
     committed: bool,
 }
 
 impl TempTables {
-    pub fn new() -> TempTables {
-        TempTables {
-            dests: Vec::new(),
-            committed: false,
-        }
-    }
-
     /// A new table: its temporary file, created now. Temporary files of
     /// the same table left by a batch that was killed (its process is gone)
     /// are removed first.
@@ -76,17 +70,20 @@ impl TempTables {
             std::fs::rename(tmp_of(dest), dest).map_err(|e| format!("{}: {e}", dest.display()))?;
         }
         self.committed = true;
-        if let Some(dir) = self.dests.first().and_then(|d| d.parent()) {
+        if let Some(dest) = self.dests.first() {
             // Best effort: the renames are done; a directory that cannot be
             // opened for syncing (some network file systems) is not an error.
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            let _ = File::open(dir).and_then(|d| d.sync_all());
+            let _ = File::open(dir_of(dest)).and_then(|d| d.sync_all());
         }
         Ok(())
+    }
+}
+
+/// The directory `dest` is in (`.` for a bare file name).
+fn dir_of(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
     }
 }
 
@@ -94,14 +91,10 @@ impl TempTables {
 /// killed by SIGKILL or the OOM killer cannot clean up after itself). Only
 /// where `/proc` tells which processes run; elsewhere they stay.
 fn remove_orphans(dest: &Path) {
-    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+    let Some(name) = dest.file_name() else {
         return;
     };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
+    let dir = dir_of(dest);
     if !Path::new("/proc/self").exists() {
         return;
     }
@@ -120,12 +113,6 @@ fn remove_orphans(dest: &Path) {
         if gone {
             let _ = std::fs::remove_file(e.path());
         }
-    }
-}
-
-impl Default for TempTables {
-    fn default() -> Self {
-        TempTables::new()
     }
 }
 
@@ -150,7 +137,7 @@ impl TableSet {
         // the ones already made (Drop of `temps`).
         let mut set = TableSet {
             sinks: Vec::new(),
-            temps: TempTables::new(),
+            temps: TempTables::default(),
         };
         for t in TABLES {
             let dest = path_of(dir, t, f);
@@ -387,33 +374,6 @@ pub fn for_each_chunk(
     Ok(true)
 }
 
-/// Write a DataFrame as a table, under its temporary name in `temps`.
-fn write_frame(
-    temps: &mut TempTables,
-    df: &mut DataFrame,
-    dest: &Path,
-    f: TableFormat,
-) -> Result<(), String> {
-    let file = temps.create(dest.to_path_buf())?;
-    let err = |e: PolarsError| format!("{}: {e}", dest.display());
-    match f {
-        TableFormat::Parquet => {
-            crate::report::parquet::parquet_writer(file)
-                .finish(df)
-                .map_err(err)?;
-        }
-        TableFormat::Csv => CsvWriter::new(file)
-            .include_header(true)
-            .finish(df)
-            .map_err(err)?,
-        TableFormat::Ndjson => JsonWriter::new(file)
-            .with_json_format(JsonFormat::JsonLines)
-            .finish(df)
-            .map_err(err)?,
-    }
-    Ok(())
-}
-
 /// Concatenate each table of `dirs` into `out`; returns the captures merged.
 /// Tables are copied piece by piece ([`for_each_chunk`]), so memory
 /// follows a piece of a Parquet table, not the merged total. All five
@@ -424,7 +384,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
         .iter()
         .map(|d| format_of(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut temps = TempTables::new();
+    let mut temps = TempTables::default();
     let mut captures = 0;
     for t in TABLES {
         let missing = |d: &Path| {
@@ -433,9 +393,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
                 d.display()
             )
         };
-        // The merged columns: shards of one capsift version share each
-        // table's columns; a type inferred differently (a column all null
-        // in one shard) is widened to what both hold.
+        // The merged columns, before any row is written: shards of one
+        // capsift version share each table's columns; a type inferred
+        // differently (a column all null in one shard) is widened to what
+        // both hold. This reads a Parquet shard's first piece only, but a
+        // CSV or NDJSON shard whole (its types come from every row), so
+        // text shards are read twice.
         let mut empties = Vec::new();
         for (d, fd) in dirs.iter().zip(&formats) {
             let found = for_each_chunk(d, t, *fd, None, |df| {
@@ -450,37 +413,38 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
             }
         }
         let dest = path_of(out, t, f);
-        if empties.is_empty() {
-            write_frame(&mut temps, &mut DataFrame::empty(), &dest, f)?;
-            continue;
-        }
-        let schema = concat(
-            empties,
-            UnionArgs {
-                to_supertypes: true,
-                ..Default::default()
-            },
-        )
-        .and_then(|lf| lf.collect())
-        .map_err(|e| format!("merging {t}: {e}"))?
-        .schema()
-        .as_ref()
-        .clone();
         let file = temps.create(dest.clone())?;
-        let mut sink = MergeSink::new(BufWriter::with_capacity(1 << 20, file), f);
-        let err = |e: PolarsError| format!("merging {t}: {e}");
-        for (d, fd) in dirs.iter().zip(&formats) {
-            for_each_chunk(d, t, *fd, None, |df| {
-                if df.height() == 0 {
-                    return Ok(true);
-                }
-                if t == "captures" {
-                    captures += df.height();
-                }
-                let df = crate::report::parquet::conform(df, &schema).map_err(err)?;
-                sink.write(df).map_err(err)?;
-                Ok(true)
-            })?;
+        // Parquet row groups of the default 65,536 rows.
+        let mut sink = TableSink::new(BufWriter::with_capacity(1 << 20, file), f);
+        // No shard has a row: the table is written empty, as a batch does.
+        if !empties.is_empty() {
+            let schema = concat(
+                empties,
+                UnionArgs {
+                    to_supertypes: true,
+                    ..Default::default()
+                },
+            )
+            .and_then(|lf| lf.collect())
+            .map_err(|e| format!("merging {t}: {e}"))?
+            .schema()
+            .as_ref()
+            .clone();
+            let err = |e: PolarsError| format!("merging {t}: {e}");
+            for (d, fd) in dirs.iter().zip(&formats) {
+                for_each_chunk(d, t, *fd, None, |df| {
+                    if df.height() == 0 {
+                        return Ok(true);
+                    }
+                    if t == "captures" {
+                        captures += df.height();
+                    }
+                    let df = crate::report::parquet::conform(df, &schema).map_err(err)?;
+                    sink.write_frame(df)
+                        .map_err(|e| format!("merging {t}: {e}"))?;
+                    Ok(true)
+                })?;
+            }
         }
         sink.finish()
             .map_err(|e| format!("{}: {e}", dest.display()))?;
@@ -489,60 +453,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, f: TableFormat) -> Result<usize, Stri
     Ok(captures)
 }
 
-/// The merged table being written, a piece at a time.
-enum MergeSink {
-    Parquet(Box<crate::report::parquet::ParquetTable<BufWriter<File>>>),
-    Text {
-        out: BufWriter<File>,
-        format: TableFormat,
-        header_done: bool,
-    },
-}
-
-impl MergeSink {
-    fn new(out: BufWriter<File>, f: TableFormat) -> MergeSink {
-        match f {
-            TableFormat::Parquet => {
-                MergeSink::Parquet(Box::new(crate::report::parquet::ParquetTable::new(out)))
-            }
-            format => MergeSink::Text {
-                out,
-                format,
-                header_done: false,
-            },
-        }
-    }
-
-    fn write(&mut self, mut df: DataFrame) -> PolarsResult<()> {
-        match self {
-            MergeSink::Parquet(p) => p.push_frame(df),
-            MergeSink::Text {
-                out,
-                format: TableFormat::Csv,
-                header_done,
-            } => {
-                CsvWriter::new(&mut *out)
-                    .include_header(!*header_done)
-                    .finish(&mut df)?;
-                *header_done = true;
-                Ok(())
-            }
-            MergeSink::Text { out, .. } => JsonWriter::new(&mut *out)
-                .with_json_format(JsonFormat::JsonLines)
-                .finish(&mut df),
-        }
-    }
-
-    fn finish(self) -> std::io::Result<()> {
-        match self {
-            MergeSink::Parquet(p) => p.finish().map_err(|e| std::io::Error::other(e.to_string())),
-            MergeSink::Text { mut out, .. } => std::io::Write::flush(&mut out),
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -566,39 +478,36 @@ mod tests {
     fn temp_tables_are_removed_unless_committed() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("flows.csv");
-        let mut temps = TempTables::new();
+        let mut temps = TempTables::default();
         temps.create(dest.clone()).unwrap();
         assert!(tmp_of(&dest).is_file());
         drop(temps);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
-        let mut temps = TempTables::new();
+        let mut temps = TempTables::default();
         temps.create(dest.clone()).unwrap();
         temps.commit().unwrap();
         assert!(dest.is_file() && !tmp_of(&dest).exists());
     }
 
-    /// A flows-like table of `n` rows in `dir`, as a batch writes it.
-    fn flows_table(dir: &Path, n: usize, f: TableFormat) {
-        let rows: Vec<serde_json::Value> = (0..n)
-            .map(|i| {
-                serde_json::json!({
-                    "capture": format!("node-{}.pcap", i % 7),
-                    "flow_id": i,
-                    "tunnel": "",
-                    "src_ip": "10.0.0.1",
-                    "src_port": 40000 + (i % 20000),
-                    "dst_ip": format!("10.96.0.{}", i % 5),
-                    "dst_port": 443,
-                    "retransmissions": (i * 7919) % 1000,
-                    "state": if i % 97 == 0 { "syn_unanswered" } else { "closed" },
-                })
-            })
-            .collect();
+    /// A flows-like table of `n` rows in `dir`, as a batch writes it
+    /// (4,096-row groups); also used by the report's tests.
+    pub(crate) fn flows_table(dir: &Path, n: usize, f: TableFormat) {
         let file = File::create(path_of(dir, "flows", f)).unwrap();
         let mut sink = TableSink::new(BufWriter::new(file), f).with_batch_rows(BATCH_ROWS);
-        for r in &rows {
-            sink.write_value(r.clone()).unwrap();
+        for i in 0..n {
+            sink.write_value(serde_json::json!({
+                "capture": format!("node-{}.pcap", i % 7),
+                "flow_id": i,
+                "tunnel": "",
+                "src_ip": "10.0.0.1",
+                "src_port": 40000 + (i % 20000),
+                "dst_ip": format!("10.96.0.{}", i % 5),
+                "dst_port": 443,
+                "retransmissions": (i * 7919) % 100_003,
+                "state": if i % 97 == 0 { "syn_unanswered" } else { "closed" },
+            }))
+            .unwrap();
         }
         sink.finish().unwrap();
     }
@@ -654,7 +563,7 @@ mod tests {
         for f in [&orphan, &other] {
             std::fs::write(f, b"partial").unwrap();
         }
-        let mut temps = TempTables::new();
+        let mut temps = TempTables::default();
         temps.create(dest.clone()).unwrap();
         assert!(!orphan.exists(), "the orphan of this table is removed");
         assert!(other.exists(), "another table's files are left alone");

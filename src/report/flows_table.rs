@@ -133,14 +133,15 @@ impl<W: Write> TableSink<W> {
         }
     }
 
-    /// Add rows already built into a frame by a batch worker (Parquet only).
+    /// Add rows already built into a frame (by a batch worker, or read
+    /// from a shard by `merge`).
     #[cfg(feature = "tables")]
     pub fn write_frame(&mut self, df: polars::prelude::DataFrame) -> io::Result<()> {
         match self {
             TableSink::Parquet(p) => p
                 .push_frame(df)
                 .map_err(|e| io::Error::other(e.to_string())),
-            TableSink::Text(_) => Err(io::Error::other("a frame for a text table")),
+            TableSink::Text(w) => w.write_frame(df),
         }
     }
 
@@ -219,6 +220,22 @@ impl<W: Write> RowWriter<W> {
                 writeln!(self.out, "{}", vals.join(","))
             }
         }
+    }
+
+    /// A whole frame, written by polars (CSV header only before the first).
+    #[cfg(feature = "tables")]
+    pub fn write_frame(&mut self, mut df: polars::prelude::DataFrame) -> io::Result<()> {
+        use polars::prelude::{CsvWriter, JsonFormat, JsonWriter, SerWriter};
+        let done = match self.format {
+            TableFormat::Csv => CsvWriter::new(&mut self.out)
+                .include_header(!self.header_done)
+                .finish(&mut df),
+            _ => JsonWriter::new(&mut self.out)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(&mut df),
+        };
+        self.header_done = true;
+        done.map_err(|e| io::Error::other(e.to_string()))
     }
 
     pub fn into_inner(self) -> W {
