@@ -67,14 +67,34 @@ const FLOW_COLUMNS: [&str; 9] = [
     "state",
 ];
 
-/// The only flows the report's queries look at: those whose SYNs went
-/// unanswered, and each piece's 10 with most retransmissions (the top 10 of
-/// the table is among them). Read piece by piece, so the report's memory
-/// follows those rows, not the flows table (which grows with every
-/// capture of a batch).
-fn interesting_flows(dir: &Path, format: TableFormat) -> Result<DataFrame, String> {
+/// The 10 flows with most retransmissions (ties: capture, then flow id),
+/// with the report's columns.
+fn top_retransmitted(lf: LazyFrame) -> LazyFrame {
+    lf.filter(col("retransmissions").gt(lit(0)))
+        .select(FLOW_COLUMNS.map(col))
+        .sort_by_exprs(
+            [col("retransmissions"), col("capture"), col("flow_id")],
+            SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
+        )
+        .limit(10)
+}
+
+/// The only flows the report's queries look at.
+#[derive(Default)]
+struct FlowsOfInterest {
+    /// Flows whose SYNs went unanswered (state, server, capture).
+    syn_unanswered: DataFrame,
+    /// The table's [`top_retransmitted`].
+    top_retransmitted: DataFrame,
+}
+
+/// [`FlowsOfInterest`], read piece by piece, so the report's memory follows
+/// the unanswered flows, not the flows table (which grows with every
+/// capture of a batch). The top 10 of the table is the top 10 of the
+/// pieces' top 10s.
+fn flows_of_interest(dir: &Path, format: TableFormat) -> Result<FlowsOfInterest, String> {
     let err = |e: PolarsError| format!("report: {e}");
-    let mut kept: Option<DataFrame> = None;
+    let mut found = FlowsOfInterest::default();
     for_each_chunk(dir, "flows", format, Some(&FLOW_COLUMNS), |df| {
         if !FLOW_COLUMNS.iter().all(|c| df.column(c).is_ok()) {
             return Ok(false);
@@ -82,38 +102,28 @@ fn interesting_flows(dir: &Path, format: TableFormat) -> Result<DataFrame, Strin
         let syn = df
             .clone()
             .lazy()
-            .filter(col("state").eq(lit("syn_unanswered")));
-        let top = df
-            .lazy()
-            .filter(col("retransmissions").gt(lit(0)))
-            .sort_by_exprs(
-                [col("retransmissions"), col("capture"), col("flow_id")],
-                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
-            )
-            .limit(10);
-        let mut pieces = vec![syn, top];
-        if let Some(k) = kept.take() {
-            pieces.push(k.lazy());
-        }
-        let mut both = concat(
-            pieces,
-            UnionArgs {
-                to_supertypes: true,
-                ..Default::default()
-            },
-        )
-        .and_then(|lf| lf.collect())
-        .map_err(err)?;
-        // A flow both unanswered and retransmitted is in both pieces once.
-        both = both
-            .lazy()
-            .unique_stable(None, UniqueKeepStrategy::First)
+            .filter(col("state").eq(lit("syn_unanswered")))
+            .select([col("state"), col("dst_ip"), col("dst_port"), col("capture")])
             .collect()
             .map_err(err)?;
-        kept = Some(both);
+        let kept = &mut found.syn_unanswered;
+        if kept.width() == 0 {
+            *kept = syn;
+        } else {
+            kept.vstack_mut_owned(syn).map_err(err)?;
+        }
+        let top = std::mem::take(&mut found.top_retransmitted);
+        let mut pieces = vec![top_retransmitted(df.lazy())];
+        if top.width() > 0 {
+            pieces.push(top.lazy());
+        }
+        found.top_retransmitted = concat(pieces, UnionArgs::default())
+            .map(top_retransmitted)
+            .and_then(|lf| lf.collect())
+            .map_err(err)?;
         Ok(true)
     })?;
-    Ok(kept.unwrap_or_default())
+    Ok(found)
 }
 
 /// Every query of the report, as (title, rows).
@@ -130,7 +140,7 @@ fn compute(dir: &Path, format: TableFormat) -> Result<Vec<(&'static str, Vec<Val
         ],
     )?;
     let findings = load("findings", &["kind", "key", "capture", "severity", "title"])?;
-    let flows = interesting_flows(dir, format)?;
+    let flows = flows_of_interest(dir, format)?;
     let mut out = Vec::new();
 
     let per_capture = query(
@@ -174,44 +184,30 @@ fn compute(dir: &Path, format: TableFormat) -> Result<Vec<(&'static str, Vec<Val
     )?;
     out.push(("Findings across captures", rows(&grouped)));
 
-    let syn = query(&flows, &["state", "dst_ip", "dst_port", "capture"], |lf| {
-        lf.filter(col("state").eq(lit("syn_unanswered")))
-            .group_by([col("dst_ip"), col("dst_port")])
-            .agg([
-                len().alias("connections"),
-                col("capture").n_unique().alias("captures"),
-            ])
-            .sort_by_exprs(
-                [col("connections"), col("dst_ip"), col("dst_port")],
-                SortMultipleOptions::default().with_order_descending_multi([true, false, false]),
-            )
-            .limit(10)
-    })?;
-    out.push(("Servers with most unanswered SYNs", rows(&syn)));
-
-    let top = query(
-        &flows,
-        &["retransmissions", "capture", "src_ip", "dst_ip"],
+    let syn = query(
+        &flows.syn_unanswered,
+        &["state", "dst_ip", "dst_port", "capture"],
         |lf| {
-            lf.filter(col("retransmissions").gt(lit(0)))
-                .select([
-                    col("capture"),
-                    col("flow_id"),
-                    col("tunnel"),
-                    col("src_ip"),
-                    col("src_port"),
-                    col("dst_ip"),
-                    col("dst_port"),
-                    col("retransmissions"),
-                    col("state"),
+            lf.filter(col("state").eq(lit("syn_unanswered")))
+                .group_by([col("dst_ip"), col("dst_port")])
+                .agg([
+                    len().alias("connections"),
+                    col("capture").n_unique().alias("captures"),
                 ])
                 .sort_by_exprs(
-                    [col("retransmissions"), col("capture"), col("flow_id")],
+                    [col("connections"), col("dst_ip"), col("dst_port")],
                     SortMultipleOptions::default()
                         .with_order_descending_multi([true, false, false]),
                 )
                 .limit(10)
         },
+    )?;
+    out.push(("Servers with most unanswered SYNs", rows(&syn)));
+
+    let top = query(
+        &flows.top_retransmitted,
+        &["retransmissions", "capture", "src_ip", "dst_ip"],
+        top_retransmitted,
     )?;
     out.push(("Top flows by retransmissions", rows(&top)));
 
@@ -305,7 +301,7 @@ mod tests {
         let n = 150_000usize;
         crate::batch::tables::tests::flows_table(dir.path(), n, TableFormat::Parquet);
 
-        let kept = interesting_flows(dir.path(), TableFormat::Parquet).unwrap();
+        let kept = flows_of_interest(dir.path(), TableFormat::Parquet).unwrap();
         let whole = read_columns(
             dir.path(),
             "flows",
@@ -314,21 +310,11 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert!(kept.height() < whole.height() / 50);
-        let top = |df: &DataFrame| {
-            df.clone()
-                .lazy()
-                .filter(col("retransmissions").gt(lit(0)))
-                .sort_by_exprs(
-                    [col("retransmissions"), col("capture"), col("flow_id")],
-                    SortMultipleOptions::default()
-                        .with_order_descending_multi([true, false, false]),
-                )
-                .limit(10)
-                .collect()
-                .unwrap()
-        };
-        assert!(top(&kept).equals(&top(&whole)));
+        assert!(
+            kept.syn_unanswered.height() + kept.top_retransmitted.height() < whole.height() / 50
+        );
+        let top = |df: &DataFrame| top_retransmitted(df.clone().lazy()).collect().unwrap();
+        assert!(top(&kept.top_retransmitted).equals(&top(&whole)));
         let syn = |df: &DataFrame| {
             df.clone()
                 .lazy()
@@ -339,9 +325,9 @@ mod tests {
                 .collect()
                 .unwrap()
         };
-        assert!(syn(&kept).equals(&syn(&whole)));
+        assert!(syn(&kept.syn_unanswered).equals(&syn(&whole)));
         assert_eq!(
-            syn(&kept)
+            syn(&kept.syn_unanswered)
                 .column("n")
                 .unwrap()
                 .sum_reduce()
