@@ -262,3 +262,20 @@ fn report_reads_its_own_format_and_merge_refuses_two() {
         .unwrap_or_default();
     assert!(left.is_empty(), "merge left {left:?}");
 }
+
+/// Without a terminal, progress is plain lines on stderr (the last one when
+/// every capture is done); `-q` prints none.
+#[test]
+fn progress_lines_without_a_terminal_and_none_with_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = repo().join("captures/lab/tcp-syn-unanswered-refused.pcap");
+    let second = repo().join("captures/lab/dns-ndots-storm.pcap");
+    let (a, b) = (first.to_str().unwrap(), second.to_str().unwrap());
+    let out = tmp.path().join("o");
+    let r = run(&["batch", a, b, "-o", out.to_str().unwrap()]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("batch: 2/2 files"), "{}", r.stderr);
+    let r = run(&["batch", a, b, "-o", out.to_str().unwrap(), "-q"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("batch: "), "{}", r.stderr);
+}

@@ -33,6 +33,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{mpsc, Arc, Mutex};
 
+/// How often the progress display is brought up to date while captures run.
+const PROGRESS_TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub struct BatchOptions {
     pub inputs: Vec<String>,
     pub out: PathBuf,
@@ -464,7 +467,17 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
         // in parallel instead of one after the other here (every capture
         // sends one result, also one whose analysis panicked).
         let mut received = 0;
-        for r in rx {
+        loop {
+            // Woken at least every PROGRESS_TICK to show the bytes read of
+            // captures still running (a single large one takes minutes).
+            let r = match rx.recv_timeout(PROGRESS_TICK) {
+                Ok(r) => r,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    bar.tick(&bytes_done);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             received += 1;
             if matches!(
                 r.capture.status.as_str(),
@@ -480,7 +493,7 @@ pub fn run(opts: &BatchOptions) -> Result<BatchSummary, String> {
                         .unwrap_or_else(|| r.capture.status.clone())
                 ));
             }
-            bar.done(r.capture.size, &bytes_done);
+            bar.done(&bytes_done);
             if received == files.len() {
                 last = Some(r);
             } else if write_error.is_none() {

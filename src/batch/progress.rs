@@ -80,8 +80,16 @@ impl BatchProgress {
         }
     }
 
-    pub fn done(&self, _size: u64, bytes_done: &AtomicU64) {
-        let files = self.files_done.fetch_add(1, Ordering::Relaxed) + 1;
+    /// A capture is finished.
+    pub fn done(&self, bytes_done: &AtomicU64) {
+        self.files_done.fetch_add(1, Ordering::Relaxed);
+        self.tick(bytes_done);
+    }
+
+    /// Show the bytes read so far: after each capture, and every so often
+    /// while a large one is read (the bar moves, plain lines keep coming).
+    pub fn tick(&self, bytes_done: &AtomicU64) {
+        let files = self.files_done.load(Ordering::Relaxed);
         let bytes = bytes_done.load(Ordering::Relaxed);
         match &self.mode {
             Mode::Quiet => {}
