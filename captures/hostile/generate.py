@@ -6,7 +6,7 @@
 
 Each file targets one way a reader, decoder or analyser can fail; the
 expectations (no panic, no hang, the warning that must be given, a memory
-bound) are in tests/hostile_captures.rs and captures/hostile/README.md. The
+bound) are in tests/cli/hostile_captures.rs and captures/hostile/README.md. The
 million-flow capture is 70 MB, so it is not kept in the repository: the
 test writes it itself (same layout as `million_flows` below, smaller here).
 """

@@ -2,7 +2,7 @@
 //! and the scrubber's in-place rewriting (names hashed, addresses mapped),
 //! whose output must keep its length and header and read the same again
 //! (`capsift::scrub::selfcheck::dns_message`, replayed on every past
-//! failure by tests/fuzz_regressions.rs).
+//! failure by tests/cli/fuzz_regressions.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! `capsift scrub` with every option on a capture file made of the fuzz
 //! input: as many packets out as in, and `--verify` finds no removed
 //! payload (`capsift::scrub::selfcheck::scrub_everything`, replayed on
-//! every past failure by tests/fuzz_regressions.rs).
+//! every past failure by tests/cli/fuzz_regressions.rs).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! Capture writers: pcapng (default) and classic pcap, both with nanosecond
 //! timestamps. Written by hand rather than with pcap-file 2.x, whose pcapng
 //! timestamps are wrong; checked by opening the output with tshark
-//! (tests/scrub_cli.rs).
+//! (tests/cli/scrub.rs).
 
 use crate::capture::{LinkType, Timestamp};
 use std::io::{self, Write};

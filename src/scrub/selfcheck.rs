@@ -1,6 +1,6 @@
 //! What the scrubber promises, as checks shared by the fuzz targets
 //! (`fuzz/fuzz_targets/dns.rs`, `scrub.rs`) and the tests that replay
-//! every input they ever failed on (`tests/fuzz_regressions.rs`), so both
+//! every input they ever failed on (`tests/cli/fuzz_regressions.rs`), so both
 //! run exactly the same property. Each returns what was broken.
 
 use super::anonymize::{AddressMapper, NameHasher, ScrubKey};

@@ -242,7 +242,7 @@ def discover(paths: list[str], explicit: bool, default_dirs: list[str],
             p = REPO_ROOT / p
         if p.is_dir():
             for dirpath, dirnames, filenames in os.walk(p):
-                # captures/hostile/ is built to be broken: tests/hostile_captures.rs covers it.
+                # captures/hostile/ is built to be broken: tests/cli/hostile_captures.rs covers it.
                 dirnames[:] = sorted(d for d in dirnames
                                      if not (d == "hostile" and Path(dirpath) == REPO_ROOT / "captures"))
                 for name in sorted(filenames):

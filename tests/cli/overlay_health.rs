@@ -1,8 +1,7 @@
 //! MTU and overlay-health verdicts on real lab captures (namespaces, veth,
 //! kernel VXLAN, nftables dropping ICMP), and no false alarm elsewhere.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 

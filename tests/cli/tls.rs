@@ -2,8 +2,7 @@
 //! curl and openssl s_client forced to TLS 1.2 (certificate visible) and
 //! TLS 1.3 connections (one completing, one aborted).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Hostile input: damaged files, files cut anywhere, random bytes. capsift
 //! must never panic or hang, and must say what was wrong.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[test]

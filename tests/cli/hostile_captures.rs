@@ -4,8 +4,7 @@
 //! error for a file that is no capture at all), and stays within its
 //! documented memory bound.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;

@@ -1,8 +1,7 @@
 //! `capsift batch` and `capsift merge` on the shipped captures: tables,
 //! report, faults, and shards that merge into what one run writes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;

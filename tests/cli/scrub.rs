@@ -4,8 +4,7 @@
 //! and every finding (DNS and TLS included) with `--keep dns --keep
 //! tls-handshake`, also when addresses and names are anonymized.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,7 @@
 //! `capsift info` on the captures shipped in `captures/`: real lab captures
 //! (kernel VXLAN, tcpdump -i any, dumpcap pcapng) and synthetic tunnels.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! `capsift analyze` and `capsift table flows` on real lab captures: each
 //! verdict the lab was built to show, and no false alarm where it was not.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 

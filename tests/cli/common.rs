@@ -37,7 +37,7 @@ pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
 
 /// Capture files under `dir` (recursively), recognised by magic bytes.
 /// `captures/hostile/` is left out: those files are built to be broken and
-/// have their own test (tests/hostile_captures.rs).
+/// have their own test (tests/cli/hostile_captures.rs).
 pub fn captures_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];

@@ -2,8 +2,7 @@
 //! client with `search app.svc.cluster.local svc.cluster.local cluster.local`
 //! and `ndots:5`).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
 
