@@ -1,35 +1,179 @@
 //! Outputs appear complete or not at all: written to a temporary name in
 //! the same directory, then renamed. A command also refuses to write over
 //! one of its own inputs.
+//!
+//! Every temporary file is also
+//! - registered process-wide while it exists, so that SIGINT (Ctrl-C),
+//!   SIGTERM (`kubectl delete`, a pod evicted or past its deadline) and
+//!   SIGHUP remove it before capsift exits (`crate::interrupt`);
+//! - locked (`flock`) while it is written, so that the next run into the
+//!   same directory can tell a file abandoned by a killed run (SIGKILL, the
+//!   OOM killer: nothing can clean up after those) from one another process
+//!   is still writing. A lock says this across PID namespaces, which a
+//!   process id does not: two pods of an Indexed Job sharing a volume can
+//!   both be PID 1.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
-pub struct AtomicFile {
+/// The temporary files this process has created and not yet renamed or
+/// removed.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Makes temporary names unique within the process.
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// An unlocked temporary file is only taken for abandoned once it has not
+/// been written for this long: a writer locks its file right after creating
+/// it, and this closes the instant between the two.
+const ORPHAN_AGE: Duration = Duration::from_secs(10);
+
+/// The registry of live temporary files, held: the signal handler removes
+/// them and exits with the guard held, so that no new one appears meanwhile.
+pub(crate) fn lock_live() -> MutexGuard<'static, Vec<PathBuf>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The directory `dest` is in (`.` for a bare file name).
+pub(crate) fn dir_of(dest: &Path) -> &Path {
+    match dest.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// The prefix of `dest`'s temporary names: `.NAME.capsift-tmp-`.
+fn temp_prefix(dest: &Path) -> io::Result<String> {
+    let name = dest.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
+    })?;
+    Ok(format!(".{}.capsift-tmp-", name.to_string_lossy()))
+}
+
+/// A temporary file beside `dest`: created new (never truncating another
+/// writer's file), locked, registered; removed when dropped unless
+/// [`TempPath::persist`] renamed it to `dest`.
+pub struct TempPath {
     tmp: PathBuf,
     dest: PathBuf,
+    /// A handle on the same open file as the writer's, so that the lock
+    /// lasts until the rename even when the writer closes its handle first.
+    _lock: File,
+    persisted: bool,
+}
+
+impl TempPath {
+    /// Create `dest`'s temporary file and return it with the handle to
+    /// write through. Abandoned temporary files of `dest` are removed first.
+    pub fn create(dest: &Path) -> io::Result<(TempPath, File)> {
+        let prefix = temp_prefix(dest)?;
+        let dir = dir_of(dest);
+        remove_orphans(dir, &prefix);
+        let stamp = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let mut attempt = 0;
+        let (tmp, file) = loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let tmp = dir.join(format!("{prefix}{}-{stamp:x}-{n}", std::process::id()));
+            match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(f) => break (tmp, f),
+                // Another process with the same id (another pod) at the
+                // same nanosecond: take the next name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 16 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        };
+        // Register before anything can fail, so a signal removes it too.
+        lock_live().push(tmp.clone());
+        let temp = TempPath {
+            _lock: file.try_clone()?,
+            tmp,
+            dest: dest.to_path_buf(),
+            persisted: false,
+        };
+        // A file system without locks (some network ones) only loses the
+        // protection against a concurrent run's cleanup.
+        let _ = temp._lock.try_lock();
+        Ok((temp, file))
+    }
+
+    /// The temporary file's path.
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Rename the temporary file to its destination (sync it first).
+    pub fn persist(mut self) -> io::Result<()> {
+        fs::rename(&self.tmp, &self.dest)?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = fs::remove_file(&self.tmp);
+        }
+        lock_live().retain(|p| *p != self.tmp);
+    }
+}
+
+/// Remove the temporary files named `prefix*` in `dir` that nobody writes:
+/// not this process's, not locked by any process, not written for
+/// [`ORPHAN_AGE`]. Also removes the unlocked `NAME.capsift-tmp-PID` files
+/// of capsift versions that did not lock.
+fn remove_orphans(dir: &Path, prefix: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if !e
+            .file_name()
+            .to_str()
+            .is_some_and(|f| f.starts_with(prefix))
+        {
+            continue;
+        }
+        let path = e.path();
+        if lock_live().contains(&path) {
+            continue;
+        }
+        let idle = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= ORPHAN_AGE);
+        if !idle {
+            continue;
+        }
+        // Opened for writing: NFS emulates flock with POSIX locks, whose
+        // exclusive kind needs a writable handle.
+        let Ok(f) = OpenOptions::new().write(true).open(&path) else {
+            continue;
+        };
+        if f.try_lock().is_ok() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+}
+
+pub struct AtomicFile {
+    temp: TempPath,
     out: Option<BufWriter<File>>,
 }
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
-        let dir = dest
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = dest.file_name().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "output path has no file name")
-        })?;
-        let tmp = dir.join(format!(
-            ".{}.capsift-tmp-{}",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let f = File::create(&tmp)?;
+        let (temp, f) = TempPath::create(dest)?;
         Ok(AtomicFile {
-            tmp,
-            dest: dest.to_path_buf(),
+            temp,
             out: Some(BufWriter::with_capacity(1 << 20, f)),
         })
     }
@@ -40,7 +184,7 @@ impl AtomicFile {
             let f = out.into_inner().map_err(|e| e.into_error())?;
             f.sync_all()?;
         }
-        fs::rename(&self.tmp, &self.dest)
+        self.temp.persist()
     }
 }
 
@@ -55,14 +199,6 @@ impl Write for AtomicFile {
         match &mut self.out {
             Some(o) => o.flush(),
             None => Ok(()),
-        }
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.out.is_some() {
-            let _ = fs::remove_file(&self.tmp);
         }
     }
 }
@@ -115,5 +251,59 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"hello");
         assert_eq!(fs::read_dir(d.path()).unwrap().count(), 1);
         assert!(check_not_input(&p, std::slice::from_ref(&p)).is_err());
+    }
+
+    fn age(p: &Path, by: Duration) {
+        let f = OpenOptions::new().write(true).open(p).unwrap();
+        f.set_modified(SystemTime::now() - by).unwrap();
+    }
+
+    #[test]
+    fn temporary_files_are_registered_until_renamed_or_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("flows.parquet");
+        let (a, _) = TempPath::create(&dest).unwrap();
+        let (b, _) = TempPath::create(&dest).unwrap();
+        assert_ne!(a.path(), b.path(), "two writers never share a name");
+        assert!(lock_live().contains(&a.path().to_path_buf()));
+        let (pa, pb) = (a.path().to_path_buf(), b.path().to_path_buf());
+        a.persist().unwrap();
+        drop(b);
+        let live = lock_live();
+        assert!(!live.contains(&pa) && !live.contains(&pb));
+        assert!(dest.is_file() && !pa.exists() && !pb.exists());
+    }
+
+    #[test]
+    fn only_abandoned_temporary_files_are_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("flows.parquet");
+        let name = |s: &str| d.path().join(format!(".flows.parquet.capsift-tmp-{s}"));
+        // Killed runs: an old-style name (pid only) and a current one, both
+        // unlocked and idle for a minute.
+        let (old_style, killed) = (name("4999999"), name("1-5f5e100-0"));
+        // A run in another PID namespace (pod), same pid as ours perhaps,
+        // still writing: locked, and idle as long (a slow capture).
+        let (writing, young) = (name("1-abc-0"), name("1-def-0"));
+        let other_table = d.path().join(".dns.parquet.capsift-tmp-1-0-0");
+        for f in [&old_style, &killed, &writing, &young, &other_table] {
+            fs::write(f, b"partial").unwrap();
+        }
+        for f in [&old_style, &killed, &writing, &other_table] {
+            age(f, Duration::from_secs(60));
+        }
+        let holder = OpenOptions::new().write(true).open(&writing).unwrap();
+        holder.lock().unwrap();
+        let (ours, _) = TempPath::create(&dest).unwrap();
+        age(ours.path(), Duration::from_secs(60));
+        let (_second, _) = TempPath::create(&dest).unwrap();
+        assert!(
+            !old_style.exists() && !killed.exists(),
+            "abandoned: removed"
+        );
+        assert!(writing.exists(), "locked by a live writer: kept");
+        assert!(young.exists(), "written a moment ago: kept");
+        assert!(other_table.exists(), "another table's files: left alone");
+        assert!(ours.path().exists(), "this process's own: kept");
     }
 }

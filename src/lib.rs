@@ -37,6 +37,7 @@ pub mod detect;
 pub mod dns;
 pub mod flow;
 pub mod info;
+pub mod interrupt;
 pub mod report;
 pub mod scrub;
 pub mod tls;

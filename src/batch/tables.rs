@@ -2,6 +2,7 @@
 //! written to a temporary name and renamed when the batch is complete.
 
 use super::{CaptureResult, CaptureRow, TableRows};
+use crate::atomic_file::{dir_of, TempPath};
 use crate::report::flows_table::{TableFormat, TableSink};
 use polars::prelude::*;
 use std::fs::File;
@@ -27,102 +28,50 @@ pub fn path_of(dir: &Path, table: &str, f: TableFormat) -> PathBuf {
     dir.join(format!("{table}.{}", extension(f)))
 }
 
-fn tmp_of(p: &Path) -> PathBuf {
-    let name = p
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    p.with_file_name(format!(".{name}.capsift-tmp-{}", std::process::id()))
-}
-
 /// Tables written under temporary names, renamed into place all together
 /// when every one is complete. Dropped before that (an error part-way), it
-/// removes the temporary files: no table that looks whole, no leftovers.
+/// removes the temporary files: no table that looks whole, no leftovers
+/// (`TempPath`, which also covers SIGINT/SIGTERM and the files of a killed
+/// batch).
 #[derive(Default)]
 pub struct TempTables {
-    dests: Vec<PathBuf>,
-    committed: bool,
+    temps: Vec<TempPath>,
 }
 
 impl TempTables {
-    /// A new table: its temporary file, created now. Temporary files of
-    /// the same table left by a batch that was killed (its process is gone)
-    /// are removed first.
+    /// A new table: its temporary file, created now.
     pub fn create(&mut self, dest: PathBuf) -> Result<File, String> {
-        remove_orphans(&dest);
-        let tmp = tmp_of(&dest);
-        let file = File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        self.dests.push(dest);
+        let (temp, file) = TempPath::create(&dest)
+            .map_err(|e| format!("cannot create a temporary file for {}: {e}", dest.display()))?;
+        self.temps.push(temp);
         Ok(file)
     }
 
     /// Sync every table to disk, then rename them all into place and sync
     /// the directory, so that after a crash a table under its final name is
     /// whole (as `report.md` and every other output of capsift).
-    pub fn commit(mut self) -> Result<(), String> {
-        for dest in &self.dests {
-            let tmp = tmp_of(dest);
-            File::open(&tmp)
+    pub fn commit(self) -> Result<(), String> {
+        for temp in &self.temps {
+            File::open(temp.path())
                 .and_then(|f| f.sync_all())
-                .map_err(|e| format!("{}: {e}", tmp.display()))?;
+                .map_err(|e| format!("{}: {e}", temp.path().display()))?;
         }
-        for dest in &self.dests {
-            std::fs::rename(tmp_of(dest), dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        let dir = self.temps.first().map(|t| dir_of(t.path()).to_path_buf());
+        for temp in self.temps {
+            let shown = temp.path().display().to_string();
+            temp.persist().map_err(|e| format!("{shown}: {e}"))?;
         }
-        self.committed = true;
-        if let Some(dest) = self.dests.first() {
+        if let Some(dir) = dir {
             // Best effort: the renames are done; a directory that cannot be
             // opened for syncing (some network file systems) is not an error.
-            let _ = File::open(dir_of(dest)).and_then(|d| d.sync_all());
+            let _ = File::open(dir).and_then(|d| d.sync_all());
         }
         Ok(())
     }
-}
 
-/// The directory `dest` is in (`.` for a bare file name).
-fn dir_of(dest: &Path) -> &Path {
-    match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
-/// Remove `dest`'s temporary files whose process no longer runs (a batch
-/// killed by SIGKILL or the OOM killer cannot clean up after itself). Only
-/// where `/proc` tells which processes run; elsewhere they stay.
-fn remove_orphans(dest: &Path) {
-    let Some(name) = dest.file_name() else {
-        return;
-    };
-    let dir = dir_of(dest);
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
-    let prefix = format!(".{}.capsift-tmp-", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let file = e.file_name();
-        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let gone = pid.parse::<u32>().is_ok_and(|pid| {
-            pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
-        });
-        if gone {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
-impl Drop for TempTables {
-    fn drop(&mut self) {
-        if !self.committed {
-            for dest in &self.dests {
-                let _ = std::fs::remove_file(tmp_of(dest));
-            }
-        }
+    #[cfg(test)]
+    fn paths(&self) -> Vec<PathBuf> {
+        self.temps.iter().map(|t| t.path().to_path_buf()).collect()
     }
 }
 
@@ -480,14 +429,16 @@ pub(crate) mod tests {
         let dest = dir.path().join("flows.csv");
         let mut temps = TempTables::default();
         temps.create(dest.clone()).unwrap();
-        assert!(tmp_of(&dest).is_file());
+        let tmp = temps.paths();
+        assert!(tmp[0].is_file());
         drop(temps);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 
         let mut temps = TempTables::default();
         temps.create(dest.clone()).unwrap();
+        let tmp = temps.paths();
         temps.commit().unwrap();
-        assert!(dest.is_file() && !tmp_of(&dest).exists());
+        assert!(dest.is_file() && !tmp[0].exists());
     }
 
     /// A flows-like table of `n` rows in `dir`, as a batch writes it
@@ -548,30 +499,6 @@ pub(crate) mod tests {
             assert_eq!(b.height(), n);
             assert!(a.equals_missing(&b), "{f:?}");
         }
-    }
-
-    #[test]
-    fn temporary_files_of_a_killed_batch_are_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("flows.parquet");
-        // A process id above the kernel's limit (2^22) never runs.
-        let orphan = dir.path().join(".flows.parquet.capsift-tmp-4999999");
-        let running = dir
-            .path()
-            .join(format!(".flows.parquet.capsift-tmp-{}", std::process::id()));
-        let other = dir.path().join(".dns.parquet.capsift-tmp-4999999");
-        for f in [&orphan, &other] {
-            std::fs::write(f, b"partial").unwrap();
-        }
-        let mut temps = TempTables::default();
-        temps.create(dest.clone()).unwrap();
-        assert!(!orphan.exists(), "the orphan of this table is removed");
-        assert!(other.exists(), "another table's files are left alone");
-        assert!(
-            running.exists(),
-            "this process's own temporary file is kept"
-        );
-        drop(temps);
     }
 
     #[test]

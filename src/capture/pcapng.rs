@@ -143,7 +143,10 @@ impl PcapngState {
         }
         let block_type = self.u32_at(head, 0);
         let block_len = self.u32_at(head, 4) as usize;
-        if block_len < min_len(block_type) || block_len % 4 != 0 || block_len > MAX_RECORD_BYTES {
+        if block_len < min_len(block_type)
+            || !block_len.is_multiple_of(4)
+            || block_len > MAX_RECORD_BYTES
+        {
             warn_corrupt(
                 warnings,
                 "capture.corrupt_block",

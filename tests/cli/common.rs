@@ -161,3 +161,31 @@ fn watched(args: &[&str], stdin: Option<&[u8]>, limit: Duration) -> (Run, u64) {
         peak,
     )
 }
+
+/// A pcap of `n` SYNs from distinct source endpoints to 10.255.0.1:80,
+/// none answered: `n` flows, as many as the flow table must hold.
+pub fn write_syn_flows(p: &Path, n: u32) {
+    use std::io::Write;
+    let mut w = std::io::BufWriter::new(std::fs::File::create(p).unwrap());
+    w.write_all(&[
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ])
+    .unwrap();
+    for i in 0..n {
+        let mut pkt = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0];
+        let src = (0x0a00_0001u32 + (i >> 8)).to_be_bytes();
+        pkt.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        pkt.extend_from_slice(&src);
+        pkt.extend_from_slice(&[10, 255, 0, 1]);
+        pkt.extend_from_slice(&(1024 + (i & 0xff) as u16).to_be_bytes());
+        pkt.extend_from_slice(&80u16.to_be_bytes());
+        pkt.extend_from_slice(&i.to_be_bytes());
+        pkt.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        let ts = 1 + i / 100_000;
+        w.write_all(&ts.to_le_bytes()).unwrap();
+        w.write_all(&(i % 100_000).to_le_bytes()).unwrap();
+        w.write_all(&(pkt.len() as u32).to_le_bytes()).unwrap();
+        w.write_all(&(pkt.len() as u32).to_le_bytes()).unwrap();
+        w.write_all(&pkt).unwrap();
+    }
+}
