@@ -32,8 +32,9 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 /// it, and this closes the instant between the two.
 const ORPHAN_AGE: Duration = Duration::from_secs(10);
 
-/// The registry of live temporary files, held: the signal handler removes
-/// them and exits with the guard held, so that no new one appears meanwhile.
+/// The registry of live temporary files, held. Files are created and
+/// registered under it, and renamed and unregistered under it; the signal
+/// handler removes them and exits with it held.
 pub(crate) fn lock_live() -> MutexGuard<'static, Vec<PathBuf>> {
     LIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -55,15 +56,19 @@ fn temp_prefix(dest: &Path) -> io::Result<String> {
 }
 
 /// A temporary file beside `dest`: created new (never truncating another
-/// writer's file), locked, registered; removed when dropped unless
-/// [`TempPath::persist`] renamed it to `dest`.
+/// writer's file) and registered, then locked where the file system has
+/// locks; removed when dropped unless [`TempPath::persist`] (or
+/// [`TempPath::persist_all`]) renamed it to `dest`.
 pub struct TempPath {
     tmp: PathBuf,
     dest: PathBuf,
-    /// A handle on the same open file as the writer's, so that the lock
-    /// lasts until the rename even when the writer closes its handle first.
-    _lock: File,
-    persisted: bool,
+    /// A second handle on the writer's open file. flock belongs to the open
+    /// file, so the lock lasts until the rename even after the writer's own
+    /// handle is closed (on NFS, which emulates flock with POSIX locks, the
+    /// first close ends it). Also the handle `sync` syncs through.
+    held: File,
+    /// Renamed or removed, and unregistered: nothing left for Drop.
+    done: bool,
 }
 
 impl TempPath {
@@ -76,6 +81,10 @@ impl TempPath {
         let stamp = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
+        // Created and registered under the registry's lock: a signal handled
+        // meanwhile comes either before the file exists or after it is
+        // registered, never between.
+        let mut live = lock_live();
         let mut attempt = 0;
         let (tmp, file) = loop {
             let n = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -88,17 +97,24 @@ impl TempPath {
                 Err(e) => return Err(e),
             }
         };
-        // Register before anything can fail, so a signal removes it too.
-        lock_live().push(tmp.clone());
+        let held = match file.try_clone() {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        live.push(tmp.clone());
+        drop(live);
+        // Best effort: on a file system without locks only the protection
+        // against another run's cleanup is lost (docs/batch.md).
+        let _ = held.try_lock();
         let temp = TempPath {
-            _lock: file.try_clone()?,
             tmp,
             dest: dest.to_path_buf(),
-            persisted: false,
+            held,
+            done: false,
         };
-        // A file system without locks (some network ones) only loses the
-        // protection against a concurrent run's cleanup.
-        let _ = temp._lock.try_lock();
         Ok((temp, file))
     }
 
@@ -107,20 +123,47 @@ impl TempPath {
         &self.tmp
     }
 
-    /// Rename the temporary file to its destination (sync it first).
-    pub fn persist(mut self) -> io::Result<()> {
-        fs::rename(&self.tmp, &self.dest)?;
-        self.persisted = true;
-        Ok(())
+    /// Sync the file's data and metadata to disk.
+    pub fn sync(&self) -> io::Result<()> {
+        self.held.sync_all()
+    }
+
+    /// Rename the temporary file to its destination. It does not sync:
+    /// the caller has, through its writer or [`TempPath::sync`].
+    pub fn persist(self) -> io::Result<()> {
+        Self::persist_all(vec![self])
+    }
+
+    /// Rename every file to its destination with the registry held, so
+    /// that a signal waits until all are renamed: tables meant to change
+    /// together are not cut in two by Ctrl-C. If a rename fails, the ones
+    /// before it stay renamed and the rest are removed.
+    pub fn persist_all(temps: Vec<TempPath>) -> io::Result<()> {
+        let mut live = lock_live();
+        let mut result = Ok(());
+        for mut t in temps {
+            if result.is_ok() {
+                result = fs::rename(&t.tmp, &t.dest).map_err(|e| {
+                    io::Error::new(e.kind(), format!("renaming to {}: {e}", t.dest.display()))
+                });
+            }
+            if result.is_err() {
+                let _ = fs::remove_file(&t.tmp);
+            }
+            live.retain(|p| *p != t.tmp);
+            // Drop would take the registry's lock, held here.
+            t.done = true;
+        }
+        result
     }
 }
 
 impl Drop for TempPath {
     fn drop(&mut self) {
-        if !self.persisted {
+        if !self.done {
             let _ = fs::remove_file(&self.tmp);
+            lock_live().retain(|p| *p != self.tmp);
         }
-        lock_live().retain(|p| *p != self.tmp);
     }
 }
 

@@ -37,6 +37,7 @@ pub mod detect;
 pub mod dns;
 pub mod flow;
 pub mod info;
+#[cfg(unix)]
 pub mod interrupt;
 pub mod report;
 pub mod scrub;

@@ -351,6 +351,7 @@ fn main() {
     let cli = Cli::parse();
     // Ctrl-C and SIGTERM remove unfinished outputs; if the handler cannot
     // be set up, the next run into the directory removes them instead.
+    #[cfg(unix)]
     let _ = capsift::interrupt::install();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -52,15 +52,11 @@ impl TempTables {
     /// whole (as `report.md` and every other output of capsift).
     pub fn commit(self) -> Result<(), String> {
         for temp in &self.temps {
-            File::open(temp.path())
-                .and_then(|f| f.sync_all())
+            temp.sync()
                 .map_err(|e| format!("{}: {e}", temp.path().display()))?;
         }
         let dir = self.temps.first().map(|t| dir_of(t.path()).to_path_buf());
-        for temp in self.temps {
-            let shown = temp.path().display().to_string();
-            temp.persist().map_err(|e| format!("{shown}: {e}"))?;
-        }
+        TempPath::persist_all(self.temps).map_err(|e| e.to_string())?;
         if let Some(dir) = dir {
             // Best effort: the renames are done; a directory that cannot be
             // opened for syncing (some network file systems) is not an error.

@@ -1,9 +1,11 @@
 //! Interrupted runs (Ctrl-C, a pod's SIGTERM): capsift removes its
-//! unfinished outputs, leaves nothing that looks whole, and exits with the
-//! shell's status for the signal.
+//! unfinished outputs, leaves nothing that looks whole, and dies of the
+//! signal (a shell shows 128 + its number); a signal inherited as ignored
+//! (`nohup`) stays ignored.
 
 use crate::common::*;
 use std::io::{Read, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,41 +22,37 @@ fn temps_in(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Wait until capsift has created its temporary outputs in `dir`.
-fn wait_for_temps(dir: &Path, child: &mut Child) {
+/// Wait until capsift has created `n` temporary outputs in `dir`.
+fn wait_for_temps(dir: &Path, n: usize, child: &mut Child) {
     let start = Instant::now();
-    while temps_in(dir).is_empty() {
+    while temps_in(dir).len() < n {
         if let Some(st) = child.try_wait().unwrap() {
             panic!("capsift ended ({st}) before its outputs were started");
         }
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "no temporary output appeared in {}",
+            "{n} temporary outputs did not appear in {}",
             dir.display()
         );
         std::thread::sleep(Duration::from_millis(2));
     }
 }
 
-/// Send `signal` (a name for kill(1)), wait for the end, return the exit
-/// code and stderr.
-fn interrupt(child: &mut Child, signal: &str) -> (Option<i32>, String) {
-    let sent = Command::new("kill")
-        .args([format!("-{signal}"), child.id().to_string()])
+/// Send `signal` (a name such as TERM) with the shell's kill builtin.
+fn send(child: &Child, signal: &str) {
+    let sent = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", signal])
+        .arg(child.id().to_string())
         .status()
         .unwrap();
-    assert!(sent.success(), "kill -{signal} failed");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("capsift did not end after SIG{signal}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    assert!(sent.success(), "kill -s {signal} failed");
+}
+
+/// Send `signal`, wait for the end, return the signal that ended capsift
+/// and its stderr.
+fn interrupt(child: &mut Child, signal: &str) -> (Option<i32>, String) {
+    send(child, signal);
+    let status = wait(child, signal);
     let mut stderr = String::new();
     child
         .stderr
@@ -62,16 +60,35 @@ fn interrupt(child: &mut Child, signal: &str) -> (Option<i32>, String) {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    (status.code(), stderr)
+    (status.signal(), stderr)
 }
 
-/// `scrub -` waiting for the rest of its input (a capture streamed from a
-/// node) when SIGTERM comes: the half-written output is removed.
-#[test]
-fn sigterm_during_scrub_removes_the_unfinished_output() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("ticket.pcapng");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capsift"))
+fn wait(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("capsift did not end after {what}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `capsift scrub - -o OUT` (optionally under `nohup`), fed half of a
+/// capture and waiting for the rest, its output unfinished.
+fn scrub_waiting(out: &Path, nohup: bool) -> (Child, std::process::ChildStdin, Vec<u8>) {
+    let exe = env!("CARGO_BIN_EXE_capsift");
+    let mut cmd = if nohup {
+        let mut c = Command::new("nohup");
+        c.arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    let mut child = cmd
         .args(["scrub", "-", "-o", out.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -82,17 +99,41 @@ fn sigterm_during_scrub_removes_the_unfinished_output() {
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(&capture[..capture.len() / 2]).unwrap();
     stdin.flush().unwrap();
-    // stdin stays open: capsift waits for the rest, its output unfinished.
-    wait_for_temps(dir.path(), &mut child);
-    let (code, stderr) = interrupt(&mut child, "TERM");
+    wait_for_temps(out.parent().unwrap(), 1, &mut child);
+    (child, stdin, capture)
+}
+
+/// `scrub -` waiting for the rest of its input (a capture streamed from a
+/// node) when SIGTERM comes: the half-written output is removed.
+#[test]
+fn sigterm_during_scrub_removes_the_unfinished_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ticket.pcapng");
+    let (mut child, stdin, _) = scrub_waiting(&out, false);
+    let (signal, stderr) = interrupt(&mut child, "TERM");
     drop(stdin);
-    assert_eq!(code, Some(128 + 15), "{stderr}");
+    assert_eq!(signal, Some(15), "{stderr}");
     assert!(
         stderr.contains("interrupted by SIGTERM: removed 1 unfinished output file"),
         "{stderr}"
     );
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Under `nohup`, SIGHUP stays ignored: the scrub goes on and completes.
+#[test]
+fn sighup_ignored_by_nohup_stays_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ticket.pcapng");
+    let (mut child, mut stdin, capture) = scrub_waiting(&out, true);
+    send(&child, "HUP");
+    stdin.write_all(&capture[capture.len() / 2..]).unwrap();
+    drop(stdin);
+    let status = wait(&mut child, "the end of its input");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(out.is_file());
+    assert!(temps_in(dir.path()).is_empty());
 }
 
 /// Ctrl-C while a batch analyses: no table, no report, no temporary file;
@@ -120,9 +161,10 @@ fn sigint_during_batch_leaves_no_table_and_no_temporary_file() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_temps(&out, &mut child);
-    let (code, stderr) = interrupt(&mut child, "INT");
-    assert_eq!(code, Some(128 + 2), "{stderr}");
+    // All five tables started (they are created one after another).
+    wait_for_temps(&out, 5, &mut child);
+    let (signal, stderr) = interrupt(&mut child, "INT");
+    assert_eq!(signal, Some(2), "{stderr}");
     assert!(
         stderr.contains("interrupted by SIGINT: removed 5 unfinished output file"),
         "{stderr}"
