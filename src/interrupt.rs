@@ -13,7 +13,8 @@ use std::io::Write;
 
 /// Handle the three signals on a thread of their own, except those the
 /// process inherited as ignored (`nohup` ignores SIGHUP; a script's
-/// background job ignores SIGINT): those stay ignored. Where the handler
+/// background job ignores SIGINT): those stay ignored (on Linux, where
+/// /proc tells which they are). Where the handler
 /// cannot be set up, the signals keep their default action, and the next
 /// run into the same directory removes the files left behind
 /// (`atomic_file::TempPath::create`).
@@ -32,15 +33,25 @@ pub fn install() -> std::io::Result<()> {
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut signals = Signals::new(&wanted)?;
+    // The signals are taken over inside the thread, and `install` returns
+    // once they are: if the thread could not start, they keep their
+    // default action (a `Signals` dropped for want of a thread would leave
+    // them caught by nobody, that is ignored).
+    let (taken, done) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("capsift-signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                end(signal);
+        .spawn(move || match Signals::new(&wanted) {
+            Ok(mut signals) => {
+                let _ = taken.send(Ok(()));
+                if let Some(signal) = signals.forever().next() {
+                    end(signal);
+                }
+            }
+            Err(e) => {
+                let _ = taken.send(Err(e));
             }
         })?;
-    Ok(())
+    done.recv().unwrap_or(Ok(()))
 }
 
 /// Remove the unfinished outputs, say so, and end by `signal`. Nothing
@@ -59,6 +70,12 @@ fn end(signal: i32) -> ! {
         SIGTERM => "SIGTERM",
         _ => "SIGHUP",
     };
+    // Writing to stderr can block (a pipe nobody reads): end anyway after
+    // a moment.
+    let _ = std::thread::Builder::new().spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        die(signal)
+    });
     // Not eprintln!, which panics when stderr is gone (SIGHUP from a
     // closed terminal).
     let _ = writeln!(
@@ -66,9 +83,13 @@ fn end(signal: i32) -> ! {
         "capsift: interrupted by {name}: removed {removed} unfinished output file(s); \
          outputs completed before the signal are in place"
     );
-    // As PID 1 (a container's entry point) a process cannot be ended by its
-    // own signal with the default action; it exits with the status a shell
-    // would show instead.
+    die(signal)
+}
+
+/// End by `signal`'s default action. As PID 1 (a container's entry point)
+/// a process cannot be ended by its own signal that way; it exits with the
+/// status a shell would show instead.
+fn die(signal: i32) -> ! {
     if std::process::id() != 1 {
         let _ = signal_hook::low_level::emulate_default_handler(signal);
     }

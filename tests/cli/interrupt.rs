@@ -77,18 +77,26 @@ fn wait(child: &mut Child, what: &str) -> std::process::ExitStatus {
     }
 }
 
+/// A command that runs its arguments with SIGINT, SIGTERM and SIGHUP at
+/// their default action: capsift keeps a signal its parent ignores, and a
+/// test run in the background of a script (SIGINT ignored) must still see
+/// capsift handle it.
+fn with_default_signals() -> Command {
+    let mut c = Command::new("env");
+    c.arg("--default-signal=INT,TERM,HUP");
+    c
+}
+
 /// `capsift scrub - -o OUT` (optionally under `nohup`), fed half of a
 /// capture and waiting for the rest, its output unfinished.
 fn scrub_waiting(out: &Path, nohup: bool) -> (Child, std::process::ChildStdin, Vec<u8>) {
-    let exe = env!("CARGO_BIN_EXE_capsift");
     let mut cmd = if nohup {
-        let mut c = Command::new("nohup");
-        c.arg(exe);
-        c
+        Command::new("nohup")
     } else {
-        Command::new(exe)
+        with_default_signals()
     };
     let mut child = cmd
+        .arg(env!("CARGO_BIN_EXE_capsift"))
         .args(["scrub", "-", "-o", out.to_str().unwrap()])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -128,6 +136,8 @@ fn sighup_ignored_by_nohup_stays_ignored() {
     let out = dir.path().join("ticket.pcapng");
     let (mut child, mut stdin, capture) = scrub_waiting(&out, true);
     send(&child, "HUP");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP ended capsift");
     stdin.write_all(&capture[capture.len() / 2..]).unwrap();
     drop(stdin);
     let status = wait(&mut child, "the end of its input");
@@ -154,7 +164,8 @@ fn sigint_during_batch_leaves_no_table_and_no_temporary_file() {
         "1",
         "-q",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_capsift"))
+    let mut child = with_default_signals()
+        .arg(env!("CARGO_BIN_EXE_capsift"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -15,6 +15,7 @@ mod fuzz_regressions;
 mod hostile_captures;
 mod hostile_inputs;
 mod info;
+#[cfg(unix)]
 mod interrupt;
 mod overlay_health;
 mod scrub;
