@@ -224,12 +224,7 @@ pub fn read_columns(
             let mut reader = ParquetReader::new(file);
             if let Some(wanted) = columns {
                 let schema = reader.schema().map_err(err)?;
-                let present = wanted
-                    .iter()
-                    .filter(|c| schema.contains(c))
-                    .map(|c| c.to_string())
-                    .collect();
-                reader = reader.with_columns(Some(present));
+                reader = reader.with_columns(Some(present_columns(&schema, wanted)));
             }
             return reader.finish().map(Some).map_err(err);
         }
@@ -259,6 +254,15 @@ pub fn read_columns(
         }
         None => df,
     }))
+}
+
+/// The columns of `wanted` that a Parquet table's `schema` has.
+fn present_columns(schema: &ArrowSchema, wanted: &[&str]) -> Vec<String> {
+    wanted
+        .iter()
+        .filter(|c| schema.contains(c))
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// Rows per piece when a table is read back in pieces (merge, report).
@@ -292,12 +296,7 @@ pub fn for_each_chunk(
     let mut reader = ParquetReader::new(open()?);
     let metadata = reader.get_metadata().map_err(err)?.clone();
     let schema = reader.schema().map_err(err)?;
-    let wanted: Option<Vec<String>> = columns.map(|w| {
-        w.iter()
-            .filter(|c| schema.contains(c))
-            .map(|c| c.to_string())
-            .collect()
-    });
+    let wanted = columns.map(|w| present_columns(&schema, w));
     if wanted.as_ref().is_some_and(|w| w.is_empty()) {
         return Ok(true);
     }

@@ -17,15 +17,6 @@ fn analyze(rel: &str, extra: &[&str]) -> (i32, Value) {
     (r.status, v)
 }
 
-fn findings<'a>(v: &'a Value, kind: &str) -> Vec<&'a Value> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
-}
-
 fn kinds(v: &Value) -> Vec<String> {
     v["findings"]
         .as_array()
@@ -39,7 +30,7 @@ fn kinds(v: &Value) -> Vec<String> {
 fn unanswered_syn_and_refused_connection() {
     let (status, v) = analyze("captures/lab/tcp-syn-unanswered-refused.pcap", &[]);
     assert_eq!(status, 0);
-    let syn = findings(&v, "tcp.syn_unanswered");
+    let syn = of_kind(&v, "tcp.syn_unanswered");
     assert_eq!(syn.len(), 1, "{:?}", kinds(&v));
     let s = &syn[0];
     assert_eq!(s["severity"], "critical");
@@ -51,12 +42,12 @@ fn unanswered_syn_and_refused_connection() {
         .contains("tcp.port==8443"));
     assert!(!s["evidence"]["frames"].as_array().unwrap().is_empty());
     assert!(!s["next_checks"].as_array().unwrap().is_empty());
-    let refused = findings(&v, "tcp.connection_refused");
+    let refused = of_kind(&v, "tcp.connection_refused");
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0]["details"]["servers"][0]["server_port"], 8081);
     // The successful connection in the same capture is not reported.
-    assert!(findings(&v, "tcp.reset").is_empty());
-    assert!(findings(&v, "tcp.retransmissions").is_empty());
+    assert!(of_kind(&v, "tcp.reset").is_empty());
+    assert!(of_kind(&v, "tcp.retransmissions").is_empty());
 }
 
 #[test]
@@ -78,7 +69,7 @@ fn random_loss_is_reported_from_both_ends() {
     for side in ["client", "server"] {
         let (status, v) = analyze(&format!("captures/lab/tcp-loss-{side}.pcap"), &[]);
         assert_eq!(status, 0);
-        let r = findings(&v, "tcp.retransmissions");
+        let r = of_kind(&v, "tcp.retransmissions");
         assert_eq!(r.len(), 1, "{side}: {:?}", kinds(&v));
         let flows = r[0]["details"]["flows"].as_array().unwrap();
         assert!(!flows.is_empty());
@@ -86,7 +77,7 @@ fn random_loss_is_reported_from_both_ends() {
             assert!(f["retransmissions"].as_u64().unwrap() >= 3);
             assert_eq!(f["flow"]["dst_port"], 8080);
         }
-        assert!(findings(&v, "tcp.syn_unanswered").is_empty());
+        assert!(of_kind(&v, "tcp.syn_unanswered").is_empty());
     }
 }
 
@@ -95,11 +86,11 @@ fn copies_at_several_capture_points_are_not_retransmissions() {
     let (status, v) = analyze("captures/lab/vxlan-8472-any.pcap", &[]);
     assert_eq!(status, 0);
     assert!(
-        findings(&v, "tcp.retransmissions").is_empty(),
+        of_kind(&v, "tcp.retransmissions").is_empty(),
         "{:?}",
         kinds(&v)
     );
-    let d = findings(&v, "capture.duplicate_points");
+    let d = of_kind(&v, "capture.duplicate_points");
     assert_eq!(d.len(), 1);
     assert!(d[0]["details"]["copies"].as_u64().unwrap() > 100);
     assert_eq!(d[0]["severity"], "info");
@@ -120,17 +111,7 @@ fn copies_at_several_capture_points_are_not_retransmissions() {
 }
 
 fn flows_table(rel: &str, extra: &[&str]) -> Vec<Value> {
-    let p = repo().join(rel);
-    let mut args = vec!["table", "flows", "--format", "ndjson", "-q"];
-    args.extend_from_slice(extra);
-    let ps = p.to_string_lossy().to_string();
-    args.push(&ps);
-    let r = capsift(&args, None, Duration::from_secs(60));
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    r.stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    table_rows("flows", &repo().join(rel), extra)
 }
 
 #[test]

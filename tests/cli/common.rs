@@ -35,6 +35,31 @@ pub fn info_json(path: &Path) -> (i32, serde_json::Value) {
     (r.status, v)
 }
 
+/// The findings of `kind` in an `analyze --format json` report.
+pub fn of_kind<'a>(v: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::Value> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == kind)
+        .collect()
+}
+
+/// The rows of `capsift table TABLE --format ndjson -q EXTRA... PATH`,
+/// which must succeed.
+pub fn table_rows(table: &str, path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let p = path.to_string_lossy().to_string();
+    let mut args = vec!["table", table, "--format", "ndjson", "-q"];
+    args.extend_from_slice(extra);
+    args.push(&p);
+    let r = capsift(&args, None, Duration::from_secs(60));
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Capture files under `dir` (recursively), recognised by magic bytes.
 /// `captures/hostile/` is left out: those files are built to be broken and
 /// have their own test (tests/cli/hostile_captures.rs).

@@ -17,15 +17,6 @@ fn analyze(rel: &str) -> Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
-fn of_kind<'a>(v: &'a Value, kind: &str) -> Vec<&'a Value> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
-}
-
 #[test]
 fn ndots_storm_groups_expansions_and_infers_the_namespace() {
     let v = analyze("captures/lab/dns-ndots-storm.pcap");
@@ -114,25 +105,11 @@ fn dropped_queries_are_unanswered_with_five_second_retries() {
 
 #[test]
 fn dns_table_rows() {
-    let p = repo().join("captures/lab/dns-ndots-storm.pcap");
-    let r = capsift(
-        &[
-            "table",
-            "dns",
-            "--format",
-            "ndjson",
-            "-q",
-            p.to_str().unwrap(),
-        ],
-        None,
-        Duration::from_secs(60),
+    let rows = table_rows(
+        "dns",
+        &repo().join("captures/lab/dns-ndots-storm.pcap"),
+        &[],
     );
-    assert_eq!(r.status, 0);
-    let rows: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     assert!(rows.len() >= 30);
     let first = &rows[0];
     assert_eq!(first["qname"], "api.github.com.app.svc.cluster.local");
@@ -160,23 +137,7 @@ fn dns_over_tcp_with_many_requests_in_one_connection() {
     };
     let p = corpus
         .join("dns/suricata-verify__dns-tcp-multirequest-buffer_dns-tcp-multirequest-buffer.pcap");
-    let r = capsift(
-        &[
-            "table",
-            "dns",
-            "--format",
-            "ndjson",
-            "-q",
-            p.to_str().unwrap(),
-        ],
-        None,
-        Duration::from_secs(60),
-    );
-    let rows: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = table_rows("dns", &p, &[]);
     assert_eq!(rows.len(), 20);
     assert!(rows
         .iter()

@@ -19,15 +19,6 @@ fn lab(name: &str) -> Value {
     analyze(&repo().join("captures/lab").join(name))
 }
 
-fn of_kind<'a>(v: &'a Value, kind: &str) -> Vec<&'a Value> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == kind)
-        .collect()
-}
-
 /// The black hole's MTU bracket must contain the real path MTU.
 fn assert_blackhole(v: &Value, true_mtu: u64) {
     let bh = of_kind(v, "mtu.blackhole");

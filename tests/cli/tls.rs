@@ -143,28 +143,12 @@ fn alpn_h2_refused_and_fallback() {
 
 #[test]
 fn tls_table_has_one_row_per_handshake_with_verdicts() {
-    let p = repo().join("captures/lab/tls-lab.pcap");
     let ca = repo().join("captures/lab/tls-lab-ca.pem");
-    let r = capsift(
-        &[
-            "table",
-            "tls",
-            "--format",
-            "ndjson",
-            "-q",
-            "--ca-bundle",
-            ca.to_str().unwrap(),
-            p.to_str().unwrap(),
-        ],
-        None,
-        Duration::from_secs(60),
+    let rows = table_rows(
+        "tls",
+        &repo().join("captures/lab/tls-lab.pcap"),
+        &["--ca-bundle", ca.to_str().unwrap()],
     );
-    assert_eq!(r.status, 0, "{}", r.stderr);
-    let rows: Vec<Value> = r
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let verdicts: Vec<&str> = rows
         .iter()
         .map(|r| r["verdict"].as_str().unwrap())
