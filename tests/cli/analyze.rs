@@ -17,15 +17,6 @@ fn analyze(rel: &str, extra: &[&str]) -> (i32, Value) {
     (r.status, v)
 }
 
-fn kinds(v: &Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn unanswered_syn_and_refused_connection() {
     let (status, v) = analyze("captures/lab/tcp-syn-unanswered-refused.pcap", &[]);

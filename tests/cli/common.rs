@@ -45,6 +45,16 @@ pub fn of_kind<'a>(v: &'a serde_json::Value, kind: &str) -> Vec<&'a serde_json::
         .collect()
 }
 
+/// The kinds of the findings in an `analyze --format json` report.
+pub fn kinds(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The rows of `capsift table TABLE --format ndjson -q EXTRA... PATH`,
 /// which must succeed.
 pub fn table_rows(table: &str, path: &Path, extra: &[&str]) -> Vec<serde_json::Value> {

@@ -21,15 +21,6 @@ fn analyze(rel: &str, ca: bool) -> Value {
     serde_json::from_str(&r.stdout).unwrap()
 }
 
-fn kinds(v: &Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_string())
-        .collect()
-}
-
 fn one<'a>(v: &'a Value, kind: &str) -> &'a Value {
     let f: Vec<&Value> = v["findings"]
         .as_array()
